@@ -34,7 +34,7 @@ class RunLoggerAdapter(logging.LoggerAdapter):
 
     def process(self, msg, kwargs):
         extra = self.extra or {}
-        prefix = f"[run {extra.get('recipe_run_id')} {extra.get('task', '-')}]"
+        prefix = f"[run {extra.get('recipe_run_id')} {extra.get('task') or '-'}]"
         kwargs.setdefault("extra", {}).update(extra)
         return f"{prefix} {msg}", kwargs
 

@@ -17,12 +17,12 @@ def report_progress(
     description: str,
     logger: logging.Logger | logging.LoggerAdapter,
     total: int | None = None,
-    every_fraction: float = 0.1,
+    min_interval_s: float = 5.0,
 ) -> Iterator[T]:
     """Yield ``items`` while showing how far the loop has come.
 
     In a terminal this is a ``rich`` progress bar; under an engine (Dask, Airflow,
-    cron) it logs a line at each tenth of the way, so logs stay readable.
+    cron) it logs a line every few seconds and one at the end, so logs stay readable.
     """
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
@@ -31,14 +31,17 @@ def report_progress(
 
         yield from track(items, description=description, total=total, transient=True)
         return
-    start = time.perf_counter()
-    step = max(1, int((total or 0) * every_fraction)) if total else None
+    start = last_log = time.perf_counter()
     done = 0
     for item in items:
         yield item
         done += 1
-        if step and (done % step == 0 or done == total):
-            rate = done / max(time.perf_counter() - start, 1e-9)
-            logger.info("%s: %d/%d (%.1f/s)", description, done, total, rate)
-    if not step:
+        now = time.perf_counter()
+        # Log the last item, and otherwise at most every `min_interval_s` seconds.
+        if done == total or now - last_log >= min_interval_s:
+            last_log = now
+            rate = done / max(now - start, 1e-9)
+            of = f"/{total}" if total else ""
+            logger.info("%s: %d%s (%.1f/s)", description, done, of, rate)
+    if not total:
         logger.info("%s: %d done", description, done)

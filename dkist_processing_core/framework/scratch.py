@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS tags (
     PRIMARY KEY (tag, file_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_file ON tags(file_id);
+CREATE TABLE IF NOT EXISTS tag_counts (tag TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS tags_counted AFTER INSERT ON tags BEGIN
+    INSERT INTO tag_counts(tag, n) VALUES (new.tag, 1)
+    ON CONFLICT(tag) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tags_uncounted AFTER DELETE ON tags BEGIN
+    UPDATE tag_counts SET n = n - 1 WHERE tag = old.tag;
+END;
 """
 
 
@@ -209,14 +217,30 @@ class Scratch:
 
     # -- queries -------------------------------------------------------------
     def _query(self, select: str, tags: Iterable[str] | str) -> tuple[str, list[str]]:
+        """SQL selecting files that carry every tag, driven from the rarest tag.
+
+        Per-tag counts (kept by triggers) order the tags, so the scan starts on
+        the smallest set and each further tag is one primary-key probe per
+        candidate: the cost follows the rarest tag, not the scratch's size.
+        """
         tags = _normalise_tags(tags)
-        intersect = " INTERSECT ".join(["SELECT file_id FROM tags WHERE tag = ?"] * len(tags))
-        return f"{select} FROM files WHERE id IN ({intersect})", tags
+        if len(tags) > 1:
+            marks = ",".join("?" * len(tags))
+            counts = dict(
+                self._db().execute(f"SELECT tag, n FROM tag_counts WHERE tag IN ({marks})", tags)
+            )
+            tags.sort(key=lambda t: counts.get(t, 0))
+        probes = "".join(
+            " AND EXISTS (SELECT 1 FROM tags t WHERE t.tag = ? AND t.file_id = t0.file_id)"
+            for _ in tags[1:]
+        )
+        sql = f"{select} FROM tags t0 JOIN files ON files.id = t0.file_id WHERE t0.tag = ?{probes}"
+        return sql, tags
 
     def find(self, *tags: str) -> list[Path]:
         """Files carrying every one of ``tags``, in a stable (path) order."""
-        sql, args = self._query("SELECT path", tags)
-        rows = self._db().execute(sql + " ORDER BY path", args)
+        sql, args = self._query("SELECT files.path", tags)
+        rows = self._db().execute(sql + " ORDER BY files.path", args)
         return [self._absolute(r[0]) for r in rows]
 
     def find_one(self, *tags: str) -> Path:
@@ -239,7 +263,7 @@ class Scratch:
         """
         like = prefix.replace("_", r"\_") + "%"
         if tags:
-            sql, args = self._query("SELECT id", tags)
+            sql, args = self._query("SELECT files.id", tags)
             sql = (
                 f"SELECT DISTINCT tag FROM tags WHERE tag LIKE ? ESCAPE '\\' AND file_id IN ({sql})"
             )

@@ -57,6 +57,7 @@ class Workflow:
         self.description = description
         self.provides = tuple(tuple(q) for q in provides)
         self._nodes: list[Node] = []
+        self._checked_order: list[str] | None = None  # cached until the graph changes
 
     def __repr__(self) -> str:
         return f"Workflow({self.name!r}, version={self.version!r}, tasks={len(self._nodes)})"
@@ -79,6 +80,7 @@ class Workflow:
         up = tuple(u if isinstance(u, str) else u.__name__ for u in upstreams)
         node_name = name or getattr(task, "__name__", repr(task))
         self._nodes.append(Node(node_name, task, up))
+        self._checked_order = None
         return node_name
 
     @property
@@ -86,7 +88,7 @@ class Workflow:
         return list(self._nodes)
 
     def node(self, name: str) -> Node:
-        for n in self._nodes:
+        for n in self._nodes:  # small graphs; validated lookups go through task_order's cache
             if n.name == name:
                 return n
         raise KeyError(f"workflow {self.name!r} has no task {name!r}; it has {self.task_names}")
@@ -122,9 +124,11 @@ class Workflow:
         return problems
 
     def validate(self) -> Workflow:
-        problems = self.problems()
-        if problems:
-            raise WorkflowValidationError(self.name, problems)
+        if self._checked_order is None:
+            problems = self.problems()
+            if problems:
+                raise WorkflowValidationError(self.name, problems)
+            self._checked_order = self._topological_order()
         return self
 
     def _upstream_map(self) -> dict[str, tuple[str, ...]]:
@@ -171,10 +175,11 @@ class Workflow:
 
     def _unsatisfied_reads(self) -> list[str]:
         problems = []
+        by_name = {n.name: n for n in self._nodes}
         for n in self._nodes:
             available = list(self.provides)
             for a in self.ancestors(n.name):
-                available.extend(self.node(a).task.writes)
+                available.extend(by_name[a].task.writes)
             for query in n.task.reads:
                 # A written file carries at least its declared tags, so a read is
                 # satisfied when some declared write contains every tag it asks for.
@@ -189,6 +194,9 @@ class Workflow:
     def task_order(self) -> list[str]:
         """A topological order; ties keep the order in which tasks were added."""
         self.validate()
+        return list(self._checked_order)
+
+    def _topological_order(self) -> list[str]:
         ups = self._upstream_map()
         done: list[str] = []
         remaining = [n.name for n in self._nodes]
