@@ -1,0 +1,84 @@
+"""The documentation site: built from the code, and the L1 headers' links resolve into it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dkist_processing_core.documentation import (
+    REQUIRED_SECTIONS,
+    all_workflows,
+    missing_sections,
+    shared_tasks,
+)
+from dkist_processing_core.framework import Task
+from dkist_processing_core.framework.links import docs_base_url, workflow_doc_url
+
+DOCS = Path(__file__).parents[2] / "docs"
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            str(DOCS),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_every_workflow_doc_url_points_at_a_built_page(built_site):
+    workflows = all_workflows()
+    for instrument, _, wf in workflows:
+        url = workflow_doc_url(instrument, wf.name, wf.version)
+        assert url.startswith(docs_base_url() + "/")
+        page = built_site / url[len(docs_base_url()) + 1 :]
+        assert page.is_file(), f"{url} has no page in the built site"
+        html = page.read_text()
+        assert wf.version in html and "mermaid" in html
+        for node in wf.nodes:  # each task is linked, not repeated
+            assert f"{node.task.__module__}.{node.task.__qualname__}.html" in html
+
+
+@pytest.mark.slow
+def test_shared_task_pages_list_the_workflows_that_use_them(built_site):
+    for instrument, _, wf in all_workflows():
+        for node in wf.nodes:
+            if node.task in shared_tasks():
+                page = (
+                    built_site / "tasks" / f"{node.task.__module__}.{node.task.__qualname__}.html"
+                )
+                assert f"{instrument} {wf.name} {wf.version}" in page.read_text()
+
+
+@pytest.mark.parametrize("task", shared_tasks(), ids=lambda t: t.__name__)
+def test_shared_task_docstrings_have_every_section(task):
+    assert missing_sections(task) == [], f"{task.__qualname__} docstring lacks sections"
+
+
+def test_missing_sections_are_detected():
+    class Undocumented(Task):
+        """Does something.
+
+        Algorithm
+        ---------
+        x = y
+        """
+
+    assert missing_sections(Undocumented) == [s for s in REQUIRED_SECTIONS if s != "Algorithm"]
