@@ -101,7 +101,9 @@ class L1Provenance(BaseModel):
         "or by exception)"
     )
     dataset_id: str = Field(description="DSETID (and POINT_ID)")
-    product_id: str = Field(description="PRODUCT: stays the same when the observation is reprocessed")
+    product_id: str = Field(
+        description="PRODUCT: stays the same when the observation is reprocessed"
+    )
     parameter_values: dict[str, Any] = Field(
         default_factory=dict, description="Parameter values used, name -> JSON value (HISTORY)"
     )
