@@ -97,8 +97,9 @@ class L1Provenance(BaseModel):
         default_factory=dict, description="Versions of other packages used (HISTORY)"
     )
     manual_processing: bool = Field(
-        False, description="MANPROCD: a person influenced the processing (manual by definition "
-        "or by exception)"
+        False,
+        description="MANPROCD: a person influenced the processing (manual by definition "
+        "or by exception)",
     )
     dataset_id: str = Field(description="DSETID (and POINT_ID)")
     product_id: str = Field(
@@ -525,8 +526,9 @@ def build_l1_header(
         hdr[f"DUNIT{d}"] = axis.unit
     for k, index in enumerate(frame.dataset_index, start=daaxes + 1):
         if not 0 <= index < axes[k - 1].length:
-            raise L1HeaderError(f"DINDEX{k}={index} is outside dataset axis of length "
-                                f"{axes[k - 1].length}")
+            raise L1HeaderError(
+                f"DINDEX{k}={index} is outside dataset axis of length {axes[k - 1].length}"
+            )
         hdr[f"DINDEX{k}"] = int(index)
     hdr["WAVEUNIT"] = -9
     hdr["WAVEREF"] = "Air"

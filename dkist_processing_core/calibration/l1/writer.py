@@ -125,62 +125,76 @@ def _tile_noise(tile, max_rows, stride):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _quantise_tile(tile, scale, zero, randoms, iseed, out):  # pragma: no cover - compiled
-    """SUBTRACTIVE_DITHER_1 quantisation of a tile (row-major order) into ``out`` (int32)."""
+def _quantise_tile(flat, scale, zero, randoms, iseed, out):  # pragma: no cover - compiled
+    """SUBTRACTIVE_DITHER_1 quantisation of a tile's pixels (row-major) into ``out`` (int32).
+
+    ``I = floor((x - ZZERO) / ZSCALE + r - 0.5 + 0.5)``: nearest integer (ties differ from
+    cfitsio's NINT only at exact halves, which any reader decodes within the same bound).
+    The dither index runs through the 10000 values in segments, jumping to a new start
+    ``int(r[iseed + 1] * 500)`` at the end of the sequence, as cfitsio does.
+    """
+    n = flat.size
     nextrand = int(randoms[iseed] * 500.0)
     inv = 1.0 / scale
     k = 0
-    ny, nx = tile.shape
-    for r in range(ny):
-        for c in range(nx):
-            v = tile[r, c]
-            if v != v:
-                out[k] = ZBLANK
-            else:
-                q = (float(v) - zero) * inv + randoms[nextrand] - 0.5
-                # NINT as cfitsio: round half away from zero
-                out[k] = int(q + 0.5) if q >= 0 else -int(0.5 - q)
-            k += 1
-            # The random index advances for every pixel, NaN or not, as in cfitsio.
-            nextrand += 1
-            if nextrand == N_RANDOM:
-                iseed += 1
-                if iseed == N_RANDOM:
-                    iseed = 0
-                nextrand = int(randoms[iseed] * 500.0)
+    while k < n:
+        seg = min(n - k, N_RANDOM - nextrand)
+        for j in range(seg):
+            v = flat[k + j]
+            q = np.floor((float(v) - zero) * inv + float(randoms[nextrand + j]))
+            out[k + j] = np.int32(q) if v == v else ZBLANK
+        k += seg
+        nextrand += seg
+        if nextrand == N_RANDOM:
+            iseed += 1
+            if iseed == N_RANDOM:
+                iseed = 0
+            nextrand = int(randoms[iseed] * 500.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put(out, pos, acc, nacc):  # pragma: no cover - compiled
+    """Flush whole 32-bit words of pending bits (big-endian); return (pos, nacc)."""
+    while nacc >= 32:
+        nacc -= 32
+        w = acc >> np.uint64(nacc)
+        out[pos] = (w >> np.uint64(24)) & np.uint64(0xFF)
+        out[pos + 1] = (w >> np.uint64(16)) & np.uint64(0xFF)
+        out[pos + 2] = (w >> np.uint64(8)) & np.uint64(0xFF)
+        out[pos + 3] = w & np.uint64(0xFF)
+        pos += 4
+    return pos, nacc
 
 
 @numba.njit(cache=True, nogil=True)
 def _rice_encode(a, n, out, pos):  # pragma: no cover - compiled
     """Rice-code ``a[:n]`` (int32) into ``out`` starting at byte ``pos``; return the end byte.
 
-    cfitsio ``fits_rcomp``: BYTEPIX 4 (fsbits 5, fsmax 25, bbits 32), BLOCKSIZE 32.
+    cfitsio ``fits_rcomp``: BYTEPIX 4 (fsbits 5, fsmax 25, bbits 32), BLOCKSIZE 32. Bits are
+    collected in a 64-bit accumulator (fewer than 32 pending between codes) and written out a
+    32-bit word at a time; the tail is padded with zero bits to a byte.
     """
     fsbits = 5
     fsmax = 25
-    bbits = 32
-    # first value verbatim, big-endian
     first = np.uint32(a[0] & 0xFFFFFFFF)
     out[pos] = (first >> 24) & 0xFF
     out[pos + 1] = (first >> 16) & 0xFF
     out[pos + 2] = (first >> 8) & 0xFF
     out[pos + 3] = first & 0xFF
     pos += 4
-    acc = np.uint64(0)  # bit accumulator, bits are taken from the low end
+    acc = np.uint64(0)
     nacc = 0
-    lastpix = np.int64(a[0])
+    lastpix = np.int32(a[0])
     diff = np.empty(RICE_BLOCKSIZE, dtype=np.uint32)
     i = 0
     while i < n:
         thisblock = min(RICE_BLOCKSIZE, n - i)
         pixelsum = 0.0
         for j in range(thisblock):
-            nextpix = np.int64(a[i + j])
-            pdiff = np.int32((nextpix - lastpix) & 0xFFFFFFFF)
-            if pdiff < 0:
-                d = np.uint32(~(np.uint32(pdiff) << np.uint32(1)))
-            else:
-                d = np.uint32(np.uint32(pdiff) << np.uint32(1))
+            nextpix = np.int32(a[i + j])
+            pdiff = np.uint32(nextpix) - np.uint32(lastpix)  # wraps modulo 2^32 as in C
+            sh = pdiff << np.uint32(1)
+            d = ~sh if np.int32(pdiff) < 0 else sh
             diff[j] = d
             pixelsum += float(d)
             lastpix = nextpix
@@ -195,54 +209,45 @@ def _rice_encode(a, n, out, pos):  # pragma: no cover - compiled
         if fs >= fsmax:
             acc = (acc << np.uint64(fsbits)) | np.uint64(fsmax + 1)
             nacc += fsbits
+            pos, nacc = _put(out, pos, acc, nacc)
             for j in range(thisblock):
-                acc = (acc << np.uint64(bbits)) | np.uint64(diff[j])
-                nacc += bbits
-                while nacc >= 8:
-                    nacc -= 8
-                    out[pos] = (acc >> np.uint64(nacc)) & np.uint64(0xFF)
-                    pos += 1
+                acc = (acc << np.uint64(32)) | np.uint64(diff[j])
+                nacc += 32
+                pos, nacc = _put(out, pos, acc, nacc)
         elif fs == 0 and pixelsum == 0.0:
-            acc = (acc << np.uint64(fsbits))
+            acc = acc << np.uint64(fsbits)
             nacc += fsbits
+            pos, nacc = _put(out, pos, acc, nacc)
         else:
             acc = (acc << np.uint64(fsbits)) | np.uint64(fs + 1)
             nacc += fsbits
-            fsmask = np.uint64((1 << fs) - 1)
+            pos, nacc = _put(out, pos, acc, nacc)
+            fsmask = np.uint32((1 << fs) - 1)
+            one = np.uint32(1) << np.uint32(fs)
             for j in range(thisblock):
-                v = np.uint64(diff[j])
-                top = v >> np.uint64(fs)
-                # top zeros then a one; keep fewer than 41 pending bits in the accumulator
-                while nacc >= 8:
-                    nacc -= 8
-                    out[pos] = (acc >> np.uint64(nacc)) & np.uint64(0xFF)
-                    pos += 1
-                while top >= np.uint64(32):
+                v = diff[j]
+                top = int(v >> np.uint32(fs))
+                # code: `top` zeros, a one, then the low fs bits
+                while top >= 32:  # rare long runs of zeros
                     acc = acc << np.uint64(32)
                     nacc += 32
-                    top -= np.uint64(32)
-                    while nacc >= 8:
-                        nacc -= 8
-                        out[pos] = (acc >> np.uint64(nacc)) & np.uint64(0xFF)
-                        pos += 1
-                acc = (acc << (top + np.uint64(1))) | np.uint64(1)
-                nacc += int(top) + 1
-                while nacc >= 8:
-                    nacc -= 8
-                    out[pos] = (acc >> np.uint64(nacc)) & np.uint64(0xFF)
-                    pos += 1
-                if fs > 0:
-                    acc = (acc << np.uint64(fs)) | (v & fsmask)
-                    nacc += fs
-                while nacc >= 8:
-                    nacc -= 8
-                    out[pos] = (acc >> np.uint64(nacc)) & np.uint64(0xFF)
-                    pos += 1
-        while nacc >= 8:
-            nacc -= 8
-            out[pos] = (acc >> np.uint64(nacc)) & np.uint64(0xFF)
-            pos += 1
+                    pos, nacc = _put(out, pos, acc, nacc)
+                    top -= 32
+                width = top + 1 + fs  # <= 31 + 1 + 24 = 56; nacc < 32 -> may exceed 64: split
+                if nacc + width > 64:
+                    acc = acc << np.uint64(top)
+                    nacc += top
+                    pos, nacc = _put(out, pos, acc, nacc)
+                    width -= top
+                acc = (acc << np.uint64(width)) | np.uint64(one | (v & fsmask))
+                nacc += width
+                pos, nacc = _put(out, pos, acc, nacc)
         i += thisblock
+    # remaining bits: whole bytes, then the last partial byte padded with zeros
+    while nacc >= 8:
+        nacc -= 8
+        out[pos] = (acc >> np.uint64(nacc)) & np.uint64(0xFF)
+        pos += 1
     if nacc > 0:
         out[pos] = (acc << np.uint64(8 - nacc)) & np.uint64(0xFF)
         pos += 1
@@ -251,8 +256,19 @@ def _rice_encode(a, n, out, pos):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _compress_tiles(
-    image, tile_rows, quantize_level, dither_seed, randoms, heap, offsets, sizes, scales, zeros,
-    noise_rows, noise_stride, qbuf,
+    image,
+    tile_rows,
+    quantize_level,
+    dither_seed,
+    randoms,
+    heap,
+    offsets,
+    sizes,
+    scales,
+    zeros,
+    noise_rows,
+    noise_stride,
+    qbuf,
 ):  # pragma: no cover - compiled
     """Quantise and Rice-code every tile of a 2-D image (tiles of ``tile_rows`` full rows)."""
     ny, nx = image.shape
@@ -290,7 +306,7 @@ def _compress_tiles(
         else:
             zero = (lo + hi) / 2.0
         iseed = (t + dither_seed - 1) % N_RANDOM
-        _quantise_tile(tile, scale, zero, randoms, iseed, qbuf)
+        _quantise_tile(tile.ravel(), scale, zero, randoms, iseed, qbuf)
         for k in range(npix):
             if qbuf[k] == ZBLANK:
                 any_blank = True
@@ -309,8 +325,12 @@ def _ones_complement_sum(words):  # pragma: no cover - compiled
     """32-bit ones-complement sum of big-endian words (FITS checksum, Appendix J)."""
     s = np.uint64(0)
     for w in words:
-        s += np.uint64(((w & 0xFF) << 24) | ((w >> 8) & 0xFF) << 16 | ((w >> 16) & 0xFF) << 8
-                       | (w >> 24) & 0xFF)
+        s += np.uint64(
+            ((w & 0xFF) << 24)
+            | ((w >> 8) & 0xFF) << 16
+            | ((w >> 16) & 0xFF) << 8
+            | (w >> 24) & 0xFF
+        )
     while s >> np.uint64(32):
         s = (s & np.uint64(0xFFFFFFFF)) + (s >> np.uint64(32))
     return s
@@ -416,7 +436,9 @@ def compress_frame(
         raise TypeError(f"L1 frames are float32; got {data.dtype}")
     image = np.ascontiguousarray(data.reshape(data.shape[-2:]) if data.ndim > 2 else data)
     if data.ndim > 2 and any(n != 1 for n in data.shape[:-2]):
-        raise ValueError(f"only a 2-D image (plus length-1 leading axes) is supported: {data.shape}")
+        raise ValueError(
+            f"only a 2-D image (plus length-1 leading axes) is supported: {data.shape}"
+        )
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {data.shape}")
     if not 1 <= dither_seed <= N_RANDOM:
@@ -498,8 +520,9 @@ def compress_frame(
         ext["ZBLANK"] = (ZBLANK, "null value in the quantised integer array")
     for card in header.cards:
         key = card.keyword
-        if key in _IMAGE_STRUCTURE_KEYS or key.startswith(("NAXIS", "ZNAXIS", "ZTILE", "ZNAME",
-                                                           "ZVAL", "TTYPE", "TFORM")):
+        if key in _IMAGE_STRUCTURE_KEYS or key.startswith(
+            ("NAXIS", "ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "TTYPE", "TFORM")
+        ):
             continue
         ext.append(card, end=True)
 
@@ -589,8 +612,9 @@ def _write_from_npy(job: tuple[str, str, str, float, int]) -> tuple[str, int]:
     array_path, header_text, target, quantize_level, dither_seed = job
     data = np.load(array_path, mmap_mode="r")
     header = fits.Header.fromstring(header_text)
-    path = write_l1_frame(target, np.asarray(data), header, quantize_level=quantize_level,
-                          dither_seed=dither_seed)
+    path = write_l1_frame(
+        target, np.asarray(data), header, quantize_level=quantize_level, dither_seed=dither_seed
+    )
     return str(path), path.stat().st_size
 
 
@@ -616,8 +640,9 @@ def write_l1_frames_parallel(
     payload = []
     for i, (array_path, header, target) in enumerate(jobs):
         text = header.tostring() if isinstance(header, fits.Header) else str(header)
-        payload.append((str(array_path), text, str(target), float(quantize_level),
-                        1 + i % N_RANDOM))
+        payload.append(
+            (str(array_path), text, str(target), float(quantize_level), 1 + i % N_RANDOM)
+        )
     if executor is not None:
         return list(executor.map(_write_from_npy, payload))
     with ProcessPoolExecutor(
@@ -631,4 +656,3 @@ def expected_max_error(scales: np.ndarray, tile_rows: int, shape: Sequence[int])
     ny, nx = shape[-2:]
     per_row = np.repeat(scales, tile_rows)[:ny] / 2
     return np.broadcast_to(per_row[:, None], (ny, nx))
-
