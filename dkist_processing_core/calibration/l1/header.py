@@ -157,6 +157,11 @@ class L1FrameDescription(BaseModel):
     cadence_s: tuple[float, float, float, float] | None = Field(
         None, description="(CADENCE, CADMIN, CADMAX, CADVAR) of the dataset"
     )
+    instrument_keys: dict[str, Any] = Field(
+        default_factory=dict,
+        description="SPEC-0214 keys of the instrument's table that only its calibration can "
+        "compute (e.g. VBI's VBINMOSC, VBICRI); they must be keys of the specification",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,6 +563,9 @@ def build_l1_header(
 
     # --- statistics -------------------------------------------------------------------------
     for key, value in array_statistics(data).items():
+        hdr[key] = value
+
+    for key, value in frame.instrument_keys.items():
         hdr[key] = value
 
     hdr["FILENAME"] = frame.filename or l1_filename(hdr, frame.stokes, p.dataset_id)

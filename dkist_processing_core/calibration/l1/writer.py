@@ -434,11 +434,11 @@ def compress_frame(
     t0 = time.perf_counter()
     if data.dtype != np.float32:
         raise TypeError(f"L1 frames are float32; got {data.dtype}")
-    image = np.ascontiguousarray(data.reshape(data.shape[-2:]) if data.ndim > 2 else data)
     if data.ndim > 2 and any(n != 1 for n in data.shape[:-2]):
         raise ValueError(
-            f"only a 2-D image (plus length-1 leading axes) is supported: {data.shape}"
+            f"only a 2-D image (plus length-1 leading axes) is supported, got {data.shape}"
         )
+    image = np.ascontiguousarray(data.reshape(data.shape[-2:]) if data.ndim > 2 else data)
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {data.shape}")
     if not 1 <= dither_seed <= N_RANDOM:
