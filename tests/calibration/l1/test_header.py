@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import raw_header, vbi_frame, visp_frame
+from .conftest import raw_header, vbi_frame, visp_frame
 from dkist_header_validator import spec214_validator
 
 from dkist_processing_core.calibration.l1.header import (

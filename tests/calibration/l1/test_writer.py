@@ -4,7 +4,7 @@ step, with valid checksums, written atomically."""
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import raw_header, visp_frame
+from .conftest import raw_header, visp_frame
 from dkist_header_validator import spec214_validator
 
 from dkist_processing_core.calibration.l1 import writer
