@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine (Python 3.11 and make):
+#   make demo   - create .venv, install the project, run the end-to-end demo
+#   make test   - create .venv, install the project, start what the tests need, run them
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+WORKDIR ?= ./demo-work
+INSTRUMENTS := $(wildcard instruments/*/setup.cfg)
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-fast bench lint docs clean venv
+
+$(STAMP): setup.cfg pyproject.toml $(INSTRUMENTS)
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]' $(foreach i,$(INSTRUMENTS),-e $(dir $(i)))
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dkist-processing demo --workdir $(WORKDIR)
+
+# Everything the tests need is installed and started by the project's own files.
+test: $(STAMP)
+	bash .ci/ensure-services
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	bash .ci/ensure-services
+	$(BIN)/pytest benchmarks --benchmark-only --benchmark-columns=min,median,max,rounds $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .tox demo-work docs/_build .pytest_cache .benchmarks

@@ -1,0 +1,36 @@
+"""The framework: Task, Workflow, the tagged scratch, the run context and executors.
+
+It knows nothing of telescopes or databases.
+"""
+
+from .atomic import atomic_write
+from .context import ParameterError, ParameterValues, RunContext
+from .executors import LocalExecutor, RunReport, TaskFailed, TaskRecord, execute_task
+from .registry import Instrument, WorkflowNotFound, instruments, resolve_workflow
+from .scratch import Scratch, ScratchError
+from .spec import ParameterValue, RunSpec
+from .task import Task
+from .workflow import Workflow, WorkflowValidationError
+
+__all__ = [
+    "Instrument",
+    "LocalExecutor",
+    "ParameterError",
+    "ParameterValue",
+    "ParameterValues",
+    "RunContext",
+    "RunReport",
+    "RunSpec",
+    "Scratch",
+    "ScratchError",
+    "Task",
+    "TaskFailed",
+    "TaskRecord",
+    "Workflow",
+    "WorkflowNotFound",
+    "WorkflowValidationError",
+    "atomic_write",
+    "execute_task",
+    "instruments",
+    "resolve_workflow",
+]

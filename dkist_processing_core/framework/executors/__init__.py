@@ -1,0 +1,7 @@
+"""Executors: where and when a workflow's tasks run (in-process, Dask, Airflow)."""
+
+from .base import RunReport, TaskFailed, execute_task
+from .journal import TaskRecord
+from .local import LocalExecutor
+
+__all__ = ["LocalExecutor", "RunReport", "TaskFailed", "TaskRecord", "execute_task"]

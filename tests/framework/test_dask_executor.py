@@ -1,0 +1,56 @@
+import os
+
+import pytest
+
+from dkist_processing_core.framework import RunSpec, Scratch, TaskFailed
+from dkist_processing_core.framework.executors.dask import DaskExecutor
+
+from .test_local_executor import make_spec, report_of
+
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def test_workflow_runs_on_a_real_cluster(client, tmp_path):
+    spec = make_spec(tmp_path)
+    report = DaskExecutor(client).run(spec)
+    assert report.status == "succeeded"
+    assert report_of(spec)["sum"] == 10.0 and report_of(spec)["max"] == 4.0
+    assert report_of(spec)["pid"] != os.getpid()  # ran in a worker process
+
+
+def test_independent_tasks_run_in_parallel(client, tmp_path):
+    (tmp_path / "barrier").mkdir()
+    spec = RunSpec(
+        recipe_run_id=3,
+        workflow="tests.framework.workflows_for_tests:barrier",
+        scratch_dir=tmp_path / "scratch",
+        configuration={"barrier": str(tmp_path / "barrier"), "barrier_timeout": 60},
+    )
+    # Left waits for Right's marker and Right for Left's: this completes only if both run at once.
+    report = DaskExecutor(client).run(spec)
+    assert report.status == "succeeded"
+
+
+def test_failure_stops_downstream_and_resumes(client, tmp_path):
+    with pytest.raises(TaskFailed) as info:
+        DaskExecutor(client).run(make_spec(tmp_path, fail_in="SumFrames"))
+    statuses = {t.name: t.status for t in info.value.report.tasks}
+    assert statuses["SumFrames"] == "failed" and statuses["Report"] == "upstream_failed"
+    assert info.value.task_name == "SumFrames"
+    report = DaskExecutor(client).run(make_spec(tmp_path))
+    assert report.task("MakeFrames").resumed
+    with Scratch(tmp_path / "scratch") as s:
+        assert s.count("REPORT") == 1

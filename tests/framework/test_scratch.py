@@ -1,0 +1,135 @@
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from dkist_processing_core.framework import Scratch, ScratchError, atomic_write
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    with Scratch(tmp_path / "scratch", writer="Writer") as s:
+        yield s
+
+
+def test_find_is_the_intersection_of_tags(scratch):
+    a = scratch.write_json({"i": 1}, ["INPUT", "TASK_DARK", "EXP_TIME_0.1"], "a")
+    b = scratch.write_json({"i": 2}, ["INPUT", "TASK_DARK", "EXP_TIME_0.2"], "b")
+    c = scratch.write_json({"i": 3}, ["INPUT", "TASK_GAIN", "EXP_TIME_0.1"], "c")
+    assert scratch.find("INPUT") == sorted([a, b, c])
+    assert scratch.find("INPUT", "TASK_DARK") == sorted([a, b])
+    assert scratch.find("TASK_DARK", "EXP_TIME_0.1") == [a]
+    assert scratch.find("TASK_DARK", "NOPE") == []
+    assert scratch.count("EXP_TIME_0.1") == 2
+    assert scratch.values_of("EXP_TIME_", "TASK_DARK") == ["0.1", "0.2"]
+    assert scratch.values_of("EXP_TIME_") == ["0.1", "0.2"]
+    assert scratch.read_json(scratch.find_one("TASK_GAIN")) == {"i": 3}
+
+
+def test_tag_and_untag(scratch):
+    p = scratch.write_json({}, ["A"], "x")
+    scratch.tag(p, ["B", "C"])
+    assert scratch.tags_of(p) == {"A", "B", "C"}
+    scratch.untag(p, "B")
+    assert scratch.find("B") == [] and scratch.find("A", "C") == [p]
+
+
+def test_find_one_names_the_tags_when_not_exactly_one(scratch):
+    scratch.write_json({}, ["A"], "x")
+    scratch.write_json({}, ["A"], "y")
+    with pytest.raises(ScratchError, match=r"exactly one file tagged \['A'\].*found 2"):
+        scratch.find_one("A")
+
+
+def test_external_files_are_indexed_in_place(scratch, tmp_path):
+    raw = tmp_path / "raw.fits"
+    fits.PrimaryHDU(np.zeros((2, 2))).writeto(raw)
+    scratch.add(raw, ["INPUT", "FRAME"])
+    assert scratch.find("INPUT") == [raw.resolve()]
+
+
+def test_arrays_and_fits_round_trip(scratch):
+    arr = np.arange(12, dtype=np.float32).reshape(3, 4)
+    p = scratch.write_array(arr, ["ARR"], "arr")
+    np.testing.assert_array_equal(scratch.read_array(p), arr)
+    hdr = fits.Header({"EXPTIME": 0.5})
+    f = scratch.write_fits(arr, ["FITS"], "frame", header=hdr)
+    data, header = scratch.read_fits(f)
+    np.testing.assert_array_equal(data, arr)
+    assert header["EXPTIME"] == 0.5
+
+
+def test_writes_never_overwrite_silently(scratch):
+    p = scratch.write_json({"v": 1}, ["A"], "same")
+    with pytest.raises(ScratchError, match=r"refusing to overwrite .*same\.json"):
+        scratch.write_json({"v": 2}, ["A"], "same")
+    assert scratch.read_json(p) == {"v": 1}
+
+
+def test_atomic_write_leaves_no_half_file_and_keeps_the_old_one(tmp_path):
+    target = tmp_path / "product.bin"
+    target.write_bytes(b"old complete content")
+    with pytest.raises(RuntimeError), atomic_write(target) as f:
+        f.write(b"half of the new")
+        raise RuntimeError("crash mid-write")
+    assert target.read_bytes() == b"old complete content"
+    assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
+
+
+def test_failed_write_is_not_indexed(scratch):
+    def explode(f):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        scratch.write_with(explode, ["A"], "broken")
+    assert scratch.find("A") == []
+    assert not scratch.path_for("broken").exists()
+
+
+def test_remove_written_by_keeps_other_tasks_and_inputs(tmp_path):
+    root = tmp_path / "s"
+    raw = tmp_path / "raw.json"
+    raw.write_text("{}")
+    with Scratch(root, writer="First") as first, Scratch(root, writer="Second") as second:
+        keep = first.write_json({}, ["OUT"], "keep")
+        second.add(raw, ["INPUT"])
+        gone = second.write_json({}, ["OUT"], "gone")
+        assert second.remove_written_by("Second") == 2
+        assert first.find("OUT") == [keep]
+        assert not gone.exists()
+        assert raw.exists()  # files outside the scratch are never deleted
+
+
+def test_truncated_fits_names_the_file(scratch, tmp_path):
+    bad = tmp_path / "truncated.fits"
+    fits.PrimaryHDU(np.zeros((64, 64), dtype=np.float32)).writeto(bad)
+    bad.write_bytes(bad.read_bytes()[:3000])
+    with pytest.raises(ScratchError, match=r"truncated\.fits"):
+        scratch.read_fits(bad)
+
+
+def test_unsafe_names_are_refused(scratch):
+    with pytest.raises(ScratchError, match="must be relative"):
+        scratch.write_json({}, ["A"], "../escape")
+
+
+def _write_many(root: str, writer: str, n: int) -> None:
+    with Scratch(root, writer=writer) as s:
+        for i in range(n):
+            s.write_json({"i": i}, ["SHARED", writer], f"{i}")
+
+
+def test_several_processes_write_one_scratch(tmp_path):
+    root = str(tmp_path / "shared")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(root, f"W{k}", 50)) for k in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    with Scratch(root) as s:
+        assert s.count("SHARED") == 100
+        assert s.count("SHARED", "W1") == 50
