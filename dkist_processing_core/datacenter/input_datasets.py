@@ -54,28 +54,46 @@ def assemble_for_readiness_pass(session: Session, readiness_pass_id: str, now: d
     """
     candidate = ProcessingCandidate
     session.execute(
-        insert(InputDataset).from_select(
-            ["processing_candidate_id", "observation_date", "created_at", "frozen_at",
-             "automatic_for_candidate_id", "note"],
-            select(candidate.id, candidate.observation_date, literal(now, InputDataset.created_at.type),
-                   literal(now, InputDataset.frozen_at.type), candidate.id, literal(""))
-            .where(candidate.readiness_pass_id == readiness_pass_id),
+        insert(InputDataset.__table__).from_select(
+            [
+                "processing_candidate_id",
+                "observation_date",
+                "created_at",
+                "frozen_at",
+                "automatic_for_candidate_id",
+                "note",
+            ],
+            select(
+                candidate.id,
+                candidate.observation_date,
+                literal(now, InputDataset.created_at.type),
+                literal(now, InputDataset.frozen_at.type),
+                candidate.id,
+                literal(""),
+            ).where(candidate.readiness_pass_id == readiness_pass_id),
         )
     )
     session.execute(
-        insert(InputDatasetFrame).from_select(
+        insert(InputDatasetFrame.__table__).from_select(
             ["input_dataset_id", "frame_id", "op_run_id", "frame_kind", "path"],
-            select(InputDataset.id, FrameCount.frame_id, FrameCount.op_run_id,
-                   FrameCount.frame_kind, FrameCount.path)
+            select(
+                InputDataset.id,
+                FrameCount.frame_id,
+                FrameCount.op_run_id,
+                FrameCount.frame_kind,
+                FrameCount.path,
+            )
             .select_from(candidate)
             .join(InputDataset, InputDataset.automatic_for_candidate_id == candidate.id)
-            .join(ProcessingCandidateOp, ProcessingCandidateOp.processing_candidate_id == candidate.id)
+            .join(
+                ProcessingCandidateOp, ProcessingCandidateOp.processing_candidate_id == candidate.id
+            )
             .join(FrameCount, FrameCount.op_run_id == ProcessingCandidateOp.op_run_id)
             .where(candidate.readiness_pass_id == readiness_pass_id),
         )
     )
     session.execute(
-        insert(InputDatasetParameterValue).from_select(
+        insert(InputDatasetParameterValue.__table__).from_select(
             ["input_dataset_id", "parameter_value_id"],
             select(InputDataset.id, ParameterValue.id)
             .select_from(candidate)
@@ -127,8 +145,13 @@ def assemble_input_dataset(
         if wanted - found:
             raise InputDatasetError(f"frames {sorted(wanted - found)} have not been received")
     session.add_all(
-        InputDatasetFrame(input_dataset_id=dataset.id, frame_id=f.frame_id, op_run_id=f.op_run_id,
-                          frame_kind=f.frame_kind, path=f.path)
+        InputDatasetFrame(
+            input_dataset_id=dataset.id,
+            frame_id=f.frame_id,
+            op_run_id=f.op_run_id,
+            frame_kind=f.frame_kind,
+            path=f.path,
+        )
         for f in session.scalars(frames)
     )
     if parameter_value_ids is None:
@@ -143,7 +166,8 @@ def assemble_input_dataset(
         if set(values) - known:
             raise InputDatasetError(f"parameter values {sorted(set(values) - known)} do not exist")
     session.add_all(
-        InputDatasetParameterValue(input_dataset_id=dataset.id, parameter_value_id=v) for v in values
+        InputDatasetParameterValue(input_dataset_id=dataset.id, parameter_value_id=v)
+        for v in values
     )
     session.flush()
     return dataset
@@ -160,32 +184,47 @@ def missing_parameters(session: Session, input_dataset_id: int, recipe_id: int) 
     """Names of the recipe's parameters with no value in the input dataset."""
     have = (
         select(ParameterValue.parameter_id)
-        .join(InputDatasetParameterValue,
-              InputDatasetParameterValue.parameter_value_id == ParameterValue.id)
+        .join(
+            InputDatasetParameterValue,
+            InputDatasetParameterValue.parameter_value_id == ParameterValue.id,
+        )
         .where(InputDatasetParameterValue.input_dataset_id == input_dataset_id)
     )
-    return list(session.scalars(
-        select(Parameter.name)
-        .join(RecipeParameter, RecipeParameter.parameter_id == Parameter.id)
-        .where(RecipeParameter.recipe_id == recipe_id, Parameter.id.not_in(have))
-        .order_by(Parameter.name)
-    ))
+    return list(
+        session.scalars(
+            select(Parameter.name)
+            .join(RecipeParameter, RecipeParameter.parameter_id == Parameter.id)
+            .where(RecipeParameter.recipe_id == recipe_id, Parameter.id.not_in(have))
+            .order_by(Parameter.name)
+        )
+    )
 
 
 def input_dataset_parameter_values(session: Session, input_dataset_id: int) -> list[dict[str, Any]]:
     rows = session.execute(
-        select(ParameterValue.id, Parameter.name, ParameterValue.value,
-               ParameterValue.valid_from, ParameterValue.valid_until)
+        select(
+            ParameterValue.id,
+            Parameter.name,
+            ParameterValue.value,
+            ParameterValue.valid_from,
+            ParameterValue.valid_until,
+        )
         .join(Parameter, Parameter.id == ParameterValue.parameter_id)
-        .join(InputDatasetParameterValue,
-              InputDatasetParameterValue.parameter_value_id == ParameterValue.id)
+        .join(
+            InputDatasetParameterValue,
+            InputDatasetParameterValue.parameter_value_id == ParameterValue.id,
+        )
         .where(InputDatasetParameterValue.input_dataset_id == input_dataset_id)
         .order_by(Parameter.name)
     )
     return [
-        {"parameter_value_id": r.id, "name": r.name, "value": r.value,
-         "valid_from": r.valid_from.isoformat(),
-         "valid_until": r.valid_until.isoformat() if r.valid_until else None}
+        {
+            "parameter_value_id": r.id,
+            "name": r.name,
+            "value": r.value,
+            "valid_from": r.valid_from.isoformat(),
+            "valid_until": r.valid_until.isoformat() if r.valid_until else None,
+        }
         for r in rows
     ]
 
@@ -197,14 +236,21 @@ def input_dataset_document(session: Session, input_dataset_id: int) -> dict[str,
         raise InputDatasetError(f"input dataset {input_dataset_id} does not exist")
     candidate = session.get(ProcessingCandidate, dataset.processing_candidate_id)
     ops = session.execute(
-        select(ProcessingCandidateOp.op_run_id, ProcessingCandidateOp.op_kind)
-        .where(ProcessingCandidateOp.processing_candidate_id == candidate.id)
+        select(ProcessingCandidateOp.op_run_id, ProcessingCandidateOp.op_kind).where(
+            ProcessingCandidateOp.processing_candidate_id == candidate.id
+        )
     ).all()
     frames = session.execute(
-        select(InputDatasetFrame.frame_id, InputDatasetFrame.op_run_id,
-               InputDatasetFrame.frame_kind, InputDatasetFrame.path)
+        select(
+            InputDatasetFrame.frame_id,
+            InputDatasetFrame.op_run_id,
+            InputDatasetFrame.frame_kind,
+            InputDatasetFrame.path,
+        )
         .where(InputDatasetFrame.input_dataset_id == input_dataset_id)
-        .order_by(InputDatasetFrame.op_run_id, InputDatasetFrame.frame_kind, InputDatasetFrame.frame_id)
+        .order_by(
+            InputDatasetFrame.op_run_id, InputDatasetFrame.frame_kind, InputDatasetFrame.frame_id
+        )
     ).all()
     return {
         "input_dataset_id": dataset.id,
@@ -217,8 +263,12 @@ def input_dataset_document(session: Session, input_dataset_id: int) -> dict[str,
         "frozen_at": dataset.frozen_at.isoformat() if dataset.frozen_at else None,
         "supersedes_input_dataset_id": dataset.supersedes_input_dataset_id,
         "frames": [
-            {"frame_id": f.frame_id, "op_run_id": f.op_run_id, "frame_kind": f.frame_kind,
-             "path": f.path}
+            {
+                "frame_id": f.frame_id,
+                "op_run_id": f.op_run_id,
+                "frame_kind": f.frame_kind,
+                "path": f.path,
+            }
             for f in frames
         ],
         "parameter_values": input_dataset_parameter_values(session, input_dataset_id),
@@ -255,7 +305,9 @@ def _refuse_changes_to_frozen_input_datasets(session: Session, _context, _instan
     if not touched:
         return
     frozen = session.scalars(
-        select(InputDataset.id).where(InputDataset.id.in_(touched), InputDataset.frozen_at.is_not(None))
+        select(InputDataset.id).where(
+            InputDataset.id.in_(touched), InputDataset.frozen_at.is_not(None)
+        )
     ).all()
     if frozen:
         raise InputDatasetError(

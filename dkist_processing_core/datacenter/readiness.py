@@ -164,11 +164,15 @@ def record_transfer_manifests(
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["op_run_id"],
-            set_={"expected_frame_count": statement.excluded.expected_frame_count,
-                  "received_at": statement.excluded.received_at},
+            set_={
+                "expected_frame_count": statement.excluded.expected_frame_count,
+                "received_at": statement.excluded.received_at,
+            },
         ),
-        [{"op_run_id": op, "expected_frame_count": n, "received_at": now}
-         for op, n in expected.items()],
+        [
+            {"op_run_id": op, "expected_frame_count": n, "received_at": now}
+            for op, n in expected.items()
+        ],
     )
 
 
@@ -191,15 +195,22 @@ def record_frames(
     for a in arrivals:
         if not a.frame_id or not a.op_run_id:
             raise ReadinessError(f"frame arrival {a!r}: expected a frame id and an OP run id")
-        rows.setdefault(a.frame_id, {
-            "frame_id": a.frame_id, "op_run_id": a.op_run_id, "frame_kind": a.frame_kind,
-            "path": a.path, "received_at": as_utc(a.received_at) if a.received_at else now,
-        })
+        rows.setdefault(
+            a.frame_id,
+            {
+                "frame_id": a.frame_id,
+                "op_run_id": a.op_run_id,
+                "frame_kind": a.frame_kind,
+                "path": a.path,
+                "received_at": as_utc(a.received_at) if a.received_at else now,
+            },
+        )
     if not rows:
         return 0
     insert = _insert(session)
     result = session.execute(
-        insert(FrameCount).on_conflict_do_nothing(index_elements=["frame_id"])
+        insert(FrameCount)
+        .on_conflict_do_nothing(index_elements=["frame_id"])
         .returning(FrameCount.frame_id),
         list(rows.values()),
     )
@@ -219,8 +230,11 @@ def candidate_frame_statistics(unready_only: bool = True):
             candidate, candidate.id == op.processing_candidate_id
         ).where(candidate.ready_at.is_(None))
     received = (
-        select(FrameCount.op_run_id, func.count().label("frames"),
-               func.max(FrameCount.received_at).label("last_frame_at"))
+        select(
+            FrameCount.op_run_id,
+            func.count().label("frames"),
+            func.max(FrameCount.received_at).label("last_frame_at"),
+        )
         .where(FrameCount.op_run_id.in_(ops_of_interest))
         .group_by(FrameCount.op_run_id)
         .subquery("received")
@@ -314,7 +328,9 @@ def _readiness_pass_once(
         by_back_stop = runs = 0
         if ready:
             by_back_stop = session.scalar(
-                select(func.count()).select_from(ProcessingCandidate).where(
+                select(func.count())
+                .select_from(ProcessingCandidate)
+                .where(
                     ProcessingCandidate.readiness_pass_id == pass_id,
                     ProcessingCandidate.ready_by_back_stop,
                 )
@@ -322,6 +338,8 @@ def _readiness_pass_once(
             assemble_for_readiness_pass(session, pass_id, now)
             runs = create_first_runs(session, pass_id, now, sink)
         record.ready_count, record.back_stop_count, record.recipe_runs_created = (
-            ready, by_back_stop, runs
+            ready,
+            by_back_stop,
+            runs,
         )
     return ReadinessReport(pass_id, ready, by_back_stop, runs)

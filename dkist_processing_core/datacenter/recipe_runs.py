@@ -165,9 +165,12 @@ def create_recipe_run(
         raise RecipeRunError(f"recipe instance {recipe_instance_id} does not exist")
     recipe = session.get(Recipe, instance.recipe_id)
     now = (clock or SystemClock()).now()
-    attempt = 1 + (session.scalar(
-        select(func.max(RecipeRun.attempt)).where(RecipeRun.recipe_instance_id == instance.id)
-    ) or 0)
+    attempt = 1 + (
+        session.scalar(
+            select(func.max(RecipeRun.attempt)).where(RecipeRun.recipe_instance_id == instance.id)
+        )
+        or 0
+    )
     if configuration is None:
         configuration = deep_merge(recipe.default_configuration, run_configuration)
     run = RecipeRun(
@@ -200,34 +203,65 @@ def create_first_runs(
     """
     candidate = ProcessingCandidate
     session.execute(
-        insert(RecipeInstance).from_select(
-            ["processing_candidate_id", "recipe_id", "input_dataset_id",
-             "automatic_for_candidate_id", "created_at"],
-            select(candidate.id, candidate.recipe_id, InputDataset.id, candidate.id,
-                   literal(now, RecipeInstance.created_at.type))
+        insert(RecipeInstance.__table__).from_select(
+            [
+                "processing_candidate_id",
+                "recipe_id",
+                "input_dataset_id",
+                "automatic_for_candidate_id",
+                "created_at",
+            ],
+            select(
+                candidate.id,
+                candidate.recipe_id,
+                InputDataset.id,
+                candidate.id,
+                literal(now, RecipeInstance.created_at.type),
+            )
             .join(InputDataset, InputDataset.automatic_for_candidate_id == candidate.id)
             .where(candidate.readiness_pass_id == readiness_pass_id),
         )
     )
     created = session.execute(
-        insert(RecipeRun).from_select(
-            ["recipe_instance_id", "attempt", "status", "configuration", "run_configuration",
-             "resource_pool", "priority_boost", "created_at", "manually_processed"],
-            select(RecipeInstance.id, literal(1),
-                   case((Recipe.is_manual, literal(MANUAL)), else_=literal(CREATED)),
-                   Recipe.default_configuration, candidate.run_configuration,
-                   Recipe.resource_pool, literal(0), literal(now, RecipeRun.created_at.type),
-                   literal(False))
+        insert(RecipeRun.__table__).from_select(
+            [
+                "recipe_instance_id",
+                "attempt",
+                "status",
+                "configuration",
+                "run_configuration",
+                "resource_pool",
+                "priority_boost",
+                "created_at",
+                "manually_processed",
+            ],
+            select(
+                RecipeInstance.id,
+                literal(1),
+                case((Recipe.is_manual, literal(MANUAL)), else_=literal(CREATED)),
+                Recipe.default_configuration,
+                candidate.run_configuration,
+                Recipe.resource_pool,
+                literal(0),
+                literal(now, RecipeRun.created_at.type),
+                literal(False),
+            )
             .select_from(candidate)
             .join(RecipeInstance, RecipeInstance.automatic_for_candidate_id == candidate.id)
             .join(Recipe, Recipe.id == candidate.recipe_id)
             .where(candidate.readiness_pass_id == readiness_pass_id),
-        )
+        ),
+        execution_options={"preserve_rowcount": True},
     ).rowcount
     first_runs = (
-        select(RecipeRun.id, RecipeRun.status, RecipeRun.configuration,
-               RecipeRun.run_configuration, RecipeInstance.input_dataset_id,
-               RecipeInstance.recipe_id)
+        select(
+            RecipeRun.id,
+            RecipeRun.status,
+            RecipeRun.configuration,
+            RecipeRun.run_configuration,
+            RecipeInstance.input_dataset_id,
+            RecipeInstance.recipe_id,
+        )
         .join(RecipeInstance, RecipeInstance.id == RecipeRun.recipe_instance_id)
         .join(candidate, candidate.id == RecipeInstance.automatic_for_candidate_id)
         .where(candidate.readiness_pass_id == readiness_pass_id)
@@ -258,7 +292,8 @@ def create_first_runs(
         missing = missing_parameters(session, r.input_dataset_id, r.recipe_id)
         error = f"no value valid at the observation date for parameters {missing}"
         session.execute(
-            update(RecipeRun).where(RecipeRun.id == r.id)
+            update(RecipeRun)
+            .where(RecipeRun.id == r.id)
             .values(status=FAILED, finished_at=now, error=error)
             .execution_options(synchronize_session=False)
         )
@@ -272,12 +307,14 @@ def _lacks_parameter_values():
     from .models import InputDatasetParameterValue, RecipeParameter
 
     wanted = (
-        select(func.count()).select_from(RecipeParameter)
+        select(func.count())
+        .select_from(RecipeParameter)
         .where(RecipeParameter.recipe_id == RecipeInstance.recipe_id)
         .scalar_subquery()
     )
     have = (
-        select(func.count()).select_from(InputDatasetParameterValue)
+        select(func.count())
+        .select_from(InputDatasetParameterValue)
         .where(InputDatasetParameterValue.input_dataset_id == RecipeInstance.input_dataset_id)
         .scalar_subquery()
     )
@@ -286,8 +323,10 @@ def _lacks_parameter_values():
 
 def latest_run(session: Session, recipe_instance_id: int) -> RecipeRun | None:
     return session.scalar(
-        select(RecipeRun).where(RecipeRun.recipe_instance_id == recipe_instance_id)
-        .order_by(RecipeRun.attempt.desc()).limit(1)
+        select(RecipeRun)
+        .where(RecipeRun.recipe_instance_id == recipe_instance_id)
+        .order_by(RecipeRun.attempt.desc())
+        .limit(1)
     )
 
 
@@ -310,8 +349,10 @@ def processing_candidate_status(session: Session, processing_candidate_id: int) 
     if candidate.ready_at is None:
         return "waiting for frames"
     newest = session.scalar(
-        select(RecipeInstance.id).where(RecipeInstance.processing_candidate_id == candidate.id)
-        .order_by(RecipeInstance.id.desc()).limit(1)
+        select(RecipeInstance.id)
+        .where(RecipeInstance.processing_candidate_id == candidate.id)
+        .order_by(RecipeInstance.id.desc())
+        .limit(1)
     )
     return "ready" if newest is None else recipe_instance_status(session, newest)
 

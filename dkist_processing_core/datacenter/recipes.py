@@ -76,7 +76,9 @@ def list_instruments(session: Session, *, include_retired: bool = False) -> list
 def retire_instrument(session: Session, name: str, *, clock: Clock | None = None) -> Instrument:
     instrument = get_instrument(session, name)
     active = session.scalars(
-        select(Recipe.name).where(Recipe.instrument_id == instrument.id, Recipe.retired_at.is_(None))
+        select(Recipe.name).where(
+            Recipe.instrument_id == instrument.id, Recipe.retired_at.is_(None)
+        )
     ).all()
     if active:
         raise RecipeError(f"instrument {name!r} still has active recipes {sorted(active)}")
@@ -209,7 +211,9 @@ def create_parameter(
 ) -> Parameter:
     owner = get_instrument(session, instrument)
     if value_type not in VALUE_TYPES:
-        raise RecipeError(f"parameter {name!r}: value type {value_type!r}, expected one of {VALUE_TYPES}")
+        raise RecipeError(
+            f"parameter {name!r}: value type {value_type!r}, expected one of {VALUE_TYPES}"
+        )
     if not name:
         raise RecipeError("parameter: expected a non-empty name")
     if session.scalar(
@@ -228,9 +232,13 @@ def create_parameter(
     return parameter
 
 
-def get_parameter(session: Session, instrument: str, name: str, *, active: bool = True) -> Parameter:
+def get_parameter(
+    session: Session, instrument: str, name: str, *, active: bool = True
+) -> Parameter:
     parameter = session.scalar(
-        select(Parameter).join(Instrument).where(Instrument.name == instrument, Parameter.name == name)
+        select(Parameter)
+        .join(Instrument)
+        .where(Instrument.name == instrument, Parameter.name == name)
     )
     if parameter is None:
         raise RecipeError(f"parameter {name!r} of instrument {instrument!r} does not exist")
@@ -282,7 +290,9 @@ def check_value_type(parameter_name: str, value_type: str, value: Any) -> None:
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise RecipeError(f"parameter {parameter_name!r}: value {value!r} is not JSON: {error}") from None
+        raise RecipeError(
+            f"parameter {parameter_name!r}: value {value!r} is not JSON: {error}"
+        ) from None
 
 
 def add_parameter_value(
@@ -385,7 +395,9 @@ def retire_parameter_value(
 # --- resource pools ----------------------------------------------------------------------------
 
 
-def set_resource_pool(session: Session, name: str, slots: int, description: str = "") -> ResourcePool:
+def set_resource_pool(
+    session: Session, name: str, slots: int, description: str = ""
+) -> ResourcePool:
     """Create or resize the resource pool ``name`` with ``slots`` execution slots."""
     if not isinstance(slots, int) or slots < 0:
         raise RecipeError(f"resource pool {name!r}: slots {slots!r}, expected an integer >= 0")
@@ -417,7 +429,9 @@ def check_configuration(recipe: str, configuration: Any) -> dict[str, Any]:
     try:
         return json.loads(json.dumps(configuration, allow_nan=False))
     except (TypeError, ValueError) as error:
-        raise RecipeError(f"recipe {recipe!r}: default configuration is not JSON: {error}") from None
+        raise RecipeError(
+            f"recipe {recipe!r}: default configuration is not JSON: {error}"
+        ) from None
 
 
 def _check_parameters_cover_workflow(
@@ -461,7 +475,9 @@ def create_recipe(
     spec = get_workflow_specification(session, instrument, workflow_name, workflow_version)
     configuration = check_configuration(name, default_configuration or {})
     parameter_rows = [get_parameter(session, instrument, p) for p in dict.fromkeys(parameters)]
-    _check_parameters_cover_workflow(name, spec, parameter_rows, validate_workflow and not is_manual)
+    _check_parameters_cover_workflow(
+        name, spec, parameter_rows, validate_workflow and not is_manual
+    )
     pool = session.get(ResourcePool, resource_pool)
     if pool is None:
         if resource_pool != DEFAULT_POOL:
@@ -513,7 +529,9 @@ def update_recipe(
     if default_configuration is not None:
         recipe.default_configuration = check_configuration(name, default_configuration)
     if parameters is not None:
-        recipe.parameters = [get_parameter(session, instrument, p) for p in dict.fromkeys(parameters)]
+        recipe.parameters = [
+            get_parameter(session, instrument, p) for p in dict.fromkeys(parameters)
+        ]
     if is_manual is not None:
         recipe.is_manual = is_manual
     if resource_pool is not None:
@@ -527,7 +545,9 @@ def update_recipe(
     if description is not None:
         recipe.description = description
     _check_parameters_cover_workflow(
-        name, recipe.workflow_specification, recipe.parameters,
+        name,
+        recipe.workflow_specification,
+        recipe.parameters,
         validate_workflow and not recipe.is_manual,
     )
     recipe.updated_at = (clock or SystemClock()).now()

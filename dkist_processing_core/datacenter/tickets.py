@@ -55,8 +55,10 @@ class StoreTicketSink:
             return
         for request in requests:
             if request.kind not in (MANUAL_BY_DEFINITION, MANUAL_BY_EXCEPTION):
-                raise TicketError(f"ticket kind {request.kind!r}: expected manual_by_definition "
-                                  "or manual_by_exception")
+                raise TicketError(
+                    f"ticket kind {request.kind!r}: expected manual_by_definition "
+                    "or manual_by_exception"
+                )
         now = self.clock.now()
         session.execute(
             insert(Ticket),
