@@ -5,7 +5,6 @@ import multiprocessing
 import time
 
 import pytest
-
 from sqlalchemy import func, select
 
 from dkist_processing_core.datacenter import readiness
