@@ -67,7 +67,7 @@ def test_successful_run_through_the_local_executor(store, clock, tmp_path):
 
 
 def test_failure_becomes_a_ticket_with_error_and_task(store, clock, tmp_path):
-    cid, run_id, ticket = _failed_run_with_ticket(store, clock, tmp_path)
+    _cid, run_id, ticket = _failed_run_with_ticket(store, clock, tmp_path)
     assert ticket.kind == "manual_by_exception" and ticket.failed_task == "Finish"
     assert "simulated failure in Finish" in ticket.error
     with store.session() as s:
@@ -79,7 +79,7 @@ def test_failure_becomes_a_ticket_with_error_and_task(store, clock, tmp_path):
 
 
 def test_resolution_by_simple_retry(store, clock, tmp_path):
-    cid, run_id, ticket = _failed_run_with_ticket(store, clock, tmp_path)
+    _cid, run_id, ticket = _failed_run_with_ticket(store, clock, tmp_path)
     with store.session() as s:
         retry = resolutions.resolve_by_retry(s, ticket.id, "operator", "transient", clock=clock)
         assert (retry.attempt, retry.retry_of_recipe_run_id) == (2, run_id)
@@ -119,7 +119,7 @@ def test_resolution_by_adjusted_plan(store, clock, tmp_path):
 
 
 def test_resolution_by_manual_execution_records_influence(store, clock, tmp_path):
-    cid, run_id, ticket = _failed_run_with_ticket(store, clock, tmp_path)
+    cid, _run_id, ticket = _failed_run_with_ticket(store, clock, tmp_path)
     with store.session() as s:
         execution = resolutions.resolve_by_manual_execution(
             s,
@@ -145,7 +145,7 @@ def test_resolution_by_manual_execution_records_influence(store, clock, tmp_path
 
 def test_manual_by_definition_resolved_by_manual_execution_only(store, clock, tmp_path):
     set_up_recipe(store, clock, name="by-hand", manual=True)
-    cid, run_id = _ready_run(store, clock, recipe="by-hand")
+    _cid, run_id = _ready_run(store, clock, recipe="by-hand")
     assert Scheduler(store, tmp_path, clock=clock).run_once() == []  # never automated
     with store.session() as s:
         [ticket] = tickets.list_tickets(s)
