@@ -1,0 +1,443 @@
+"""The metadata store's tables, as SQLAlchemy 2 typed ORM models.
+
+The tables are created and changed by the Alembic migrations in
+``datacenter/migrations`` only; a test checks that the migrations and these
+models agree. Times are stored as naive UTC (see :class:`UTCDateTime`) so that
+SQLite and PostgreSQL compare them the same way; Python sees aware UTC times.
+
+Words follow the domain: a *processing candidate* is the set of OP run ids that
+together calibrate one observe OP; a *transfer manifest* says how many frames
+to expect per OP run id; a *frame count* row is one ingested frame.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Constraint names are fixed so that migrations can refer to them on both backends.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC, returned as aware UTC.
+
+    SQLite has no time zones and compares timestamps as text, so every value
+    is normalised to UTC before it is stored.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # an aggregate over the column on SQLite
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), Any: JSON()}
+
+
+# --- recipes ---------------------------------------------------------------------------------
+
+
+class Instrument(Base):
+    """A telescope instrument whose data the data center processes (for example ViSP)."""
+
+    __tablename__ = "instrument"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+
+class WorkflowSpecification(Base):
+    """A workflow name and version that the library resolves to an instrument's workflow.
+
+    The run names it ``"<instrument>:<name>"``; ``import_path``
+    (``"package.module:attribute"``) names a workflow that no installed
+    instrument registers, as in tests and notebooks.
+    """
+
+    __tablename__ = "workflow_specification"
+    __table_args__ = (UniqueConstraint("instrument_id", "name", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    import_path: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+    instrument: Mapped[Instrument] = relationship()
+
+    @property
+    def reference(self) -> str:
+        return self.import_path or f"{self.instrument.name}:{self.name}"
+
+
+class Parameter(Base):
+    """A named, typed quantity an algorithm needs (for example ``dark_rejection_sigma``)."""
+
+    __tablename__ = "parameter"
+    __table_args__ = (
+        UniqueConstraint("instrument_id", "name"),
+        CheckConstraint("value_type IN ('float', 'int', 'str', 'bool', 'json')", name="value_type"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    value_type: Mapped[str] = mapped_column(String(8))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+    instrument: Mapped[Instrument] = relationship()
+
+
+class ParameterValue(Base):
+    """A value of a parameter, valid for observations from ``valid_from`` until ``valid_until``.
+
+    ``valid_until`` is exclusive; None means "until further notice". The active
+    values of one parameter never overlap in time.
+    """
+
+    __tablename__ = "parameter_value"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parameter_id: Mapped[int] = mapped_column(ForeignKey("parameter.id"), index=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    valid_from: Mapped[datetime]
+    valid_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+    parameter: Mapped[Parameter] = relationship()
+
+
+class ResourcePool(Base):
+    """A named pool of execution slots (for example ``default`` and ``high-memory``)."""
+
+    __tablename__ = "resource_pool"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slots: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Recipe(Base):
+    """Which workflow, at which version, for which instrument, with which parameters.
+
+    ``default_configuration`` is deep-merged under each run's own values when a
+    recipe run is created; a recipe that ``is_manual`` is processed by hand
+    (manual by definition) and gets a ticket instead of an automated run.
+    """
+
+    __tablename__ = "recipe"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"))
+    workflow_specification_id: Mapped[int] = mapped_column(ForeignKey("workflow_specification.id"))
+    default_configuration: Mapped[dict[str, Any]] = mapped_column(JSON)
+    is_manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    resource_pool: Mapped[str] = mapped_column(ForeignKey("resource_pool.name"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+    instrument: Mapped[Instrument] = relationship()
+    workflow_specification: Mapped[WorkflowSpecification] = relationship()
+    parameters: Mapped[list[Parameter]] = relationship(secondary="recipe_parameter")
+
+
+class RecipeParameter(Base):
+    """The parameters a recipe's workflow needs."""
+
+    __tablename__ = "recipe_parameter"
+    recipe_id: Mapped[int] = mapped_column(ForeignKey("recipe.id"), primary_key=True)
+    parameter_id: Mapped[int] = mapped_column(ForeignKey("parameter.id"), primary_key=True)
+
+
+# --- when to start processing ------------------------------------------------------------------
+
+
+class Proposal(Base):
+    """An observing proposal, its principal investigator (PI) and its scheduling priority."""
+
+    __tablename__ = "proposal"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_investigator: Mapped[str] = mapped_column(String(256))
+    principal_investigator_email: Mapped[str | None] = mapped_column(String(256))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReadinessPass(Base):
+    """One run of the periodic readiness pass: when it ran and what it decided."""
+
+    __tablename__ = "readiness_pass"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    started_at: Mapped[datetime]
+    ready_count: Mapped[int] = mapped_column(Integer, default=0)
+    back_stop_count: Mapped[int] = mapped_column(Integer, default=0)
+    recipe_runs_created: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProcessingCandidate(Base):
+    """An observe OP run id and the calibration OP run ids that calibrate it.
+
+    ``ready_at`` is set by the readiness pass that found every OP complete, or
+    forced by the back stop (then ``ready_by_back_stop`` is true);
+    ``readiness_pass_id`` names that pass, which alone plans its first run.
+    """
+
+    __tablename__ = "processing_candidate"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    observe_op_run_id: Mapped[str] = mapped_column(String(64), unique=True)
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("proposal.id"), index=True)
+    recipe_id: Mapped[int] = mapped_column(ForeignKey("recipe.id"))
+    observation_date: Mapped[datetime]
+    run_configuration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    ready_at: Mapped[datetime | None] = mapped_column(index=True)
+    ready_by_back_stop: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_frame_at: Mapped[datetime | None]
+    readiness_pass_id: Mapped[str | None] = mapped_column(
+        ForeignKey("readiness_pass.id"), index=True
+    )
+
+    proposal: Mapped[Proposal] = relationship()
+    recipe: Mapped[Recipe] = relationship()
+    ops: Mapped[list[ProcessingCandidateOp]] = relationship(
+        back_populates="processing_candidate", cascade="all, delete-orphan"
+    )
+
+
+class ProcessingCandidateOp(Base):
+    """One OP run id of a processing candidate: the observe OP or one calibration OP."""
+
+    __tablename__ = "processing_candidate_op"
+    __table_args__ = (CheckConstraint("op_kind IN ('observe', 'calibration')", name="op_kind"),)
+    processing_candidate_id: Mapped[int] = mapped_column(
+        ForeignKey("processing_candidate.id"), primary_key=True
+    )
+    op_run_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    op_kind: Mapped[str] = mapped_column(String(16))
+
+    processing_candidate: Mapped[ProcessingCandidate] = relationship(back_populates="ops")
+
+
+class TransferManifest(Base):
+    """How many frames the summit sends for one OP run id."""
+
+    __tablename__ = "transfer_manifest"
+    op_run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expected_frame_count: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+
+
+class FrameCount(Base):
+    """One ingested frame, counted once: a second delivery of the same frame id is ignored.
+
+    The index on (op_run_id, received_at) lets the readiness pass count frames
+    and find the last arrival per OP from the index alone.
+    """
+
+    __tablename__ = "frame_count"
+    __table_args__ = (Index("ix_frame_count_op_run_id_received_at", "op_run_id", "received_at"),)
+    frame_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    op_run_id: Mapped[str] = mapped_column(String(64))
+    frame_kind: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str | None] = mapped_column(String(1024))
+    received_at: Mapped[datetime]
+
+
+# --- input datasets ----------------------------------------------------------------------------
+
+
+class InputDataset(Base):
+    """The exact frames and parameter values a run uses; immutable once frozen by a run.
+
+    ``automatic_for_candidate_id`` is set (uniquely) on the input dataset the
+    readiness pass assembles for a candidate, so a candidate never gets two.
+    An adjusted plan makes a new input dataset that ``supersedes`` the old one.
+    """
+
+    __tablename__ = "input_dataset"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    processing_candidate_id: Mapped[int] = mapped_column(
+        ForeignKey("processing_candidate.id"), index=True
+    )
+    observation_date: Mapped[datetime]
+    created_at: Mapped[datetime]
+    frozen_at: Mapped[datetime | None]
+    automatic_for_candidate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("processing_candidate.id"), unique=True
+    )
+    supersedes_input_dataset_id: Mapped[int | None] = mapped_column(ForeignKey("input_dataset.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class InputDatasetFrame(Base):
+    """A frame in an input dataset, by OP run id and frame kind."""
+
+    __tablename__ = "input_dataset_frame"
+    input_dataset_id: Mapped[int] = mapped_column(ForeignKey("input_dataset.id"), primary_key=True)
+    frame_id: Mapped[str] = mapped_column(ForeignKey("frame_count.frame_id"), primary_key=True)
+    op_run_id: Mapped[str] = mapped_column(String(64))
+    frame_kind: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str | None] = mapped_column(String(1024))
+
+
+class InputDatasetParameterValue(Base):
+    """A parameter value in an input dataset (valid at the observation date)."""
+
+    __tablename__ = "input_dataset_parameter_value"
+    input_dataset_id: Mapped[int] = mapped_column(ForeignKey("input_dataset.id"), primary_key=True)
+    parameter_value_id: Mapped[int] = mapped_column(
+        ForeignKey("parameter_value.id"), primary_key=True
+    )
+
+
+# --- recipe instances and runs -----------------------------------------------------------------
+
+
+class RecipeInstance(Base):
+    """A recipe applied to one input dataset of a processing candidate.
+
+    ``automatic_for_candidate_id`` is unique: the readiness pass makes at most
+    one automatic instance per candidate even when two passes run at once.
+    """
+
+    __tablename__ = "recipe_instance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    processing_candidate_id: Mapped[int] = mapped_column(
+        ForeignKey("processing_candidate.id"), index=True
+    )
+    recipe_id: Mapped[int] = mapped_column(ForeignKey("recipe.id"))
+    input_dataset_id: Mapped[int] = mapped_column(ForeignKey("input_dataset.id"))
+    automatic_for_candidate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("processing_candidate.id"), unique=True
+    )
+    supersedes_recipe_instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recipe_instance.id")
+    )
+    created_at: Mapped[datetime]
+
+    recipe: Mapped[Recipe] = relationship()
+    input_dataset: Mapped[InputDataset] = relationship()
+    processing_candidate: Mapped[ProcessingCandidate] = relationship(
+        foreign_keys=[processing_candidate_id]
+    )
+
+
+class RecipeRun(Base):
+    """One execution (attempt) of a recipe instance, with its configuration as run.
+
+    ``configuration`` is the recipe's defaults deep-merged with
+    ``run_configuration`` (run values win), fixed when the run is created.
+    """
+
+    __tablename__ = "recipe_run"
+    __table_args__ = (
+        UniqueConstraint("recipe_instance_id", "attempt"),
+        CheckConstraint(
+            "status IN ('created', 'running', 'succeeded', 'failed', 'manual', 'canceled')",
+            name="status",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipe_instance_id: Mapped[int] = mapped_column(ForeignKey("recipe_instance.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    configuration: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_configuration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    resource_pool: Mapped[str] = mapped_column(ForeignKey("resource_pool.name"))
+    priority_boost: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    failed_task: Mapped[str | None] = mapped_column(String(128))
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    manually_processed: Mapped[bool] = mapped_column(Boolean, default=False)
+    retry_of_recipe_run_id: Mapped[int | None] = mapped_column(ForeignKey("recipe_run.id"))
+
+    recipe_instance: Mapped[RecipeInstance] = relationship()
+
+
+# --- tickets -----------------------------------------------------------------------------------
+
+
+class Ticket(Base):
+    """Work for a person: a run that is manual by definition, or one that failed.
+
+    Resolved by a simple retry, by an adjusted plan and retry, or by a manual
+    execution; ``follow_up_recipe_run_id`` is the run the resolution made.
+    """
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        CheckConstraint("kind IN ('manual_by_definition', 'manual_by_exception')", name="kind"),
+        CheckConstraint("status IN ('open', 'resolved')", name="status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipe_run_id: Mapped[int] = mapped_column(ForeignKey("recipe_run.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    failed_task: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    follow_up_recipe_run_id: Mapped[int | None] = mapped_column(ForeignKey("recipe_run.id"))
+
+    recipe_run: Mapped[RecipeRun] = relationship(foreign_keys=[recipe_run_id])
+
+
+class ManualExecution(Base):
+    """What a person did by hand for a run: who, what, why and which files (provenance)."""
+
+    __tablename__ = "manual_execution"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    recipe_run_id: Mapped[int] = mapped_column(ForeignKey("recipe_run.id"), index=True)
+    operator: Mapped[str] = mapped_column(String(128))
+    actions: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    files: Mapped[Any] = mapped_column(JSON)
+    performed_at: Mapped[datetime]

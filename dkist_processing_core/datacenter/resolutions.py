@@ -1,0 +1,198 @@
+"""Resolving tickets: a simple retry, an adjusted plan and retry, or a manual execution.
+
+- Simple retry: a new run (next attempt) of the same recipe instance with the
+  same configuration as run.
+- Adjusted plan: a new input dataset and/or configuration; a new recipe
+  instance that supersedes the old one (the link is kept), and a new run.
+- Manual execution: a person did the work by hand; who, what, why and which
+  files are recorded for provenance and the run is marked succeeded,
+  manually processed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from .clock import Clock, SystemClock
+from .input_datasets import assemble_input_dataset
+from .models import ManualExecution, RecipeInstance, RecipeRun, Ticket
+from .recipe_runs import (
+    CREATED,
+    FAILED,
+    MANUAL,
+    SUCCEEDED,
+    create_recipe_instance,
+    create_recipe_run,
+    deep_merge,
+    transition,
+)
+from .tickets import MANUAL_BY_DEFINITION, OPEN, RESOLVED, TicketError, get_ticket
+
+
+def _open_ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = get_ticket(session, ticket_id)
+    if ticket.status != OPEN:
+        raise TicketError(f"ticket {ticket_id} is already {ticket.status} ({ticket.resolution})")
+    return ticket
+
+
+def _close(
+    ticket: Ticket, resolution: str, operator: str, note: str, follow_up: int, clock: Clock
+) -> None:
+    ticket.status = RESOLVED
+    ticket.resolution = resolution
+    ticket.resolved_by = operator
+    ticket.resolution_note = note
+    ticket.resolved_at = clock.now()
+    ticket.follow_up_recipe_run_id = follow_up
+
+
+def _refuse_automation_of_manual_recipe(ticket: Ticket) -> None:
+    if ticket.kind == MANUAL_BY_DEFINITION:
+        raise TicketError(
+            f"ticket {ticket.id}: the recipe is manual by definition; resolve it by a manual "
+            "execution (or change the recipe to automatic first)"
+        )
+
+
+def resolve_by_retry(
+    session: Session, ticket_id: int, operator: str, note: str = "", *, clock: Clock | None = None
+) -> RecipeRun:
+    """Run the same plan again: a new attempt with the failed run's configuration as run."""
+    clock = clock or SystemClock()
+    ticket = _open_ticket(session, ticket_id)
+    _refuse_automation_of_manual_recipe(ticket)
+    failed = session.get(RecipeRun, ticket.recipe_run_id)
+    if failed.status != FAILED:
+        raise TicketError(f"ticket {ticket_id}: run {failed.id} is {failed.status}, not failed")
+    retry = create_recipe_run(
+        session,
+        failed.recipe_instance_id,
+        configuration=failed.configuration,
+        run_configuration=failed.run_configuration,
+        status=CREATED,
+        retry_of_recipe_run_id=failed.id,
+        priority_boost=failed.priority_boost,
+        clock=clock,
+    )
+    _close(ticket, "retry", operator, note, retry.id, clock)
+    session.flush()
+    return retry
+
+
+def resolve_by_adjusted_plan(
+    session: Session,
+    ticket_id: int,
+    operator: str,
+    note: str = "",
+    *,
+    run_configuration: dict[str, Any] | None = None,
+    frame_ids: Iterable[str] | None = None,
+    parameter_value_ids: Iterable[int] | None = None,
+    reassemble_input_dataset: bool = False,
+    clock: Clock | None = None,
+) -> RecipeRun:
+    """Retry with a changed plan: a new input dataset and/or configuration.
+
+    The new recipe instance supersedes the old one (and a new input dataset
+    supersedes the old input dataset). The new configuration as run is the old
+    one deep-merged with ``run_configuration``.
+    """
+    clock = clock or SystemClock()
+    ticket = _open_ticket(session, ticket_id)
+    _refuse_automation_of_manual_recipe(ticket)
+    failed = session.get(RecipeRun, ticket.recipe_run_id)
+    old_instance = session.get(RecipeInstance, failed.recipe_instance_id)
+    new_dataset = (
+        frame_ids is not None or parameter_value_ids is not None or reassemble_input_dataset
+    )
+    if not new_dataset and not run_configuration:
+        raise TicketError(
+            f"ticket {ticket_id}: an adjusted plan needs a new input dataset or configuration; "
+            "use a simple retry otherwise"
+        )
+    input_dataset_id = old_instance.input_dataset_id
+    if new_dataset:
+        input_dataset_id = assemble_input_dataset(
+            session,
+            old_instance.processing_candidate_id,
+            frame_ids=frame_ids,
+            parameter_value_ids=parameter_value_ids,
+            supersedes_input_dataset_id=old_instance.input_dataset_id,
+            note=f"adjusted plan for ticket {ticket_id}: {note}",
+            clock=clock,
+        ).id
+    instance = create_recipe_instance(
+        session,
+        old_instance.processing_candidate_id,
+        input_dataset_id,
+        recipe_id=old_instance.recipe_id,
+        supersedes_recipe_instance_id=old_instance.id,
+        clock=clock,
+    )
+    run = create_recipe_run(
+        session,
+        instance.id,
+        configuration=deep_merge(failed.configuration, run_configuration),
+        run_configuration=deep_merge(failed.run_configuration or {}, run_configuration),
+        status=CREATED,
+        retry_of_recipe_run_id=failed.id,
+        priority_boost=failed.priority_boost,
+        clock=clock,
+    )
+    _close(ticket, "adjusted_plan", operator, note, run.id, clock)
+    session.flush()
+    return run
+
+
+def resolve_by_manual_execution(
+    session: Session,
+    ticket_id: int,
+    operator: str,
+    actions: str,
+    reason: str,
+    files: Iterable[str] = (),
+    *,
+    clock: Clock | None = None,
+) -> ManualExecution:
+    """Record work done by hand (who, what, why, which files) and mark the run succeeded.
+
+    For a manual-by-definition ticket the waiting ``manual`` run itself is
+    completed; for a failed run a new attempt records the manual processing.
+    """
+    clock = clock or SystemClock()
+    if not operator or not actions or not reason:
+        raise TicketError(
+            f"ticket {ticket_id}: a manual execution needs who (operator), what (actions) "
+            "and why (reason)"
+        )
+    ticket = _open_ticket(session, ticket_id)
+    run = session.get(RecipeRun, ticket.recipe_run_id)
+    if run.status != MANUAL:
+        run = create_recipe_run(
+            session,
+            run.recipe_instance_id,
+            configuration=run.configuration,
+            run_configuration=run.run_configuration,
+            status=MANUAL,
+            retry_of_recipe_run_id=run.id,
+            clock=clock,
+        )
+    execution = ManualExecution(
+        ticket_id=ticket.id,
+        recipe_run_id=run.id,
+        operator=operator,
+        actions=actions,
+        reason=reason,
+        files=list(files),
+        performed_at=clock.now(),
+    )
+    session.add(execution)
+    session.flush()
+    transition(session, run.id, SUCCEEDED, clock=clock, manually_processed=True)
+    _close(ticket, "manual_execution", operator, reason, run.id, clock)
+    session.flush()
+    return execution

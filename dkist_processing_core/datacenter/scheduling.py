@@ -1,0 +1,274 @@
+"""Scheduling recipe runs onto resource pools by priority, and running them.
+
+Each recipe run waits in a resource pool (its recipe's, e.g. ``default`` or
+``high-memory``); a pool has a number of slots. A run's priority is::
+
+    priority = proposal priority + operator boost + waiting_weight_per_day * days waited
+
+so a run of a low-priority proposal is not starved: it gains one point per day
+by default. The scheduler claims the highest-priority waiting runs that fit the
+free slots (free = slots - running runs of that pool), moves them to
+``running`` and commits, then runs each through the framework's executor
+(``LocalExecutor`` by default; any object with ``.run(spec)``) and records the
+outcome. A failure becomes a ticket (manual by exception) holding the error
+and the failed task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from .clock import Clock, SystemClock
+from .input_datasets import input_dataset_document, input_dataset_parameter_values
+from .models import (
+    Instrument,
+    ProcessingCandidate,
+    Proposal,
+    Recipe,
+    RecipeInstance,
+    RecipeRun,
+    ResourcePool,
+    WorkflowSpecification,
+)
+from .recipe_runs import CREATED, FAILED, RUNNING, SUCCEEDED, transition
+from .store import Store
+from .tickets import MANUAL_BY_EXCEPTION, StoreTicketSink, TicketRequest, TicketSink
+
+DEFAULT_WAITING_WEIGHT_PER_DAY = 1.0
+
+
+class Executor(Protocol):
+    def run(self, spec: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class WaitingRun:
+    recipe_run_id: int
+    resource_pool: str
+    priority: float
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    recipe_run_id: int
+    status: str
+    failed_task: str | None = None
+    error: str | None = None
+    ticket_id: int | None = None
+
+
+def run_priority(
+    proposal_priority: int,
+    boost: int,
+    created_at: datetime,
+    now: datetime,
+    waiting_weight_per_day: float = DEFAULT_WAITING_WEIGHT_PER_DAY,
+) -> float:
+    """Priority of a waiting run: proposal priority + boost + weight x days waited."""
+    days = max((now - created_at).total_seconds(), 0.0) / 86400.0
+    return proposal_priority + boost + waiting_weight_per_day * days
+
+
+def waiting_runs(
+    session: Session,
+    now: datetime,
+    waiting_weight_per_day: float = DEFAULT_WAITING_WEIGHT_PER_DAY,
+) -> list[WaitingRun]:
+    """Runs waiting to start (status ``created``), highest priority first (oldest first on ties)."""
+    rows = session.execute(
+        select(
+            RecipeRun.id,
+            RecipeRun.resource_pool,
+            RecipeRun.priority_boost,
+            RecipeRun.created_at,
+            Proposal.priority,
+        )
+        .join(RecipeInstance, RecipeInstance.id == RecipeRun.recipe_instance_id)
+        .join(ProcessingCandidate, ProcessingCandidate.id == RecipeInstance.processing_candidate_id)
+        .join(Proposal, Proposal.id == ProcessingCandidate.proposal_id)
+        .where(RecipeRun.status == CREATED)
+    ).all()
+    runs = [
+        WaitingRun(
+            r.id,
+            r.resource_pool,
+            run_priority(r.priority, r.priority_boost, r.created_at, now, waiting_weight_per_day),
+        )
+        for r in rows
+    ]
+    runs.sort(key=lambda w: (-w.priority, w.recipe_run_id))
+    return runs
+
+
+def free_slots(session: Session) -> dict[str, int]:
+    """Per resource pool: slots minus the runs now running in it."""
+    running = dict(
+        session.execute(
+            select(RecipeRun.resource_pool, func.count())
+            .where(RecipeRun.status == RUNNING)
+            .group_by(RecipeRun.resource_pool)
+        ).all()
+    )
+    return {
+        pool.name: max(pool.slots - running.get(pool.name, 0), 0)
+        for pool in session.scalars(select(ResourcePool))
+    }
+
+
+def build_run_spec(session: Session, recipe_run_id: int, scratch_root: str | Path):
+    """The framework's RunSpec for a recipe run: workflow, version, configuration as run,
+    the parameter values and the JSON document of its input dataset."""
+    from dkist_processing_core.framework import ParameterValue, RunSpec
+
+    run = session.get(RecipeRun, recipe_run_id)
+    instance = session.get(RecipeInstance, run.recipe_instance_id)
+    recipe = session.get(Recipe, instance.recipe_id)
+    spec = session.get(WorkflowSpecification, recipe.workflow_specification_id)
+    instrument = session.get(Instrument, recipe.instrument_id)
+    values = input_dataset_parameter_values(session, instance.input_dataset_id)
+    return RunSpec(
+        recipe_run_id=run.id,
+        workflow=spec.import_path or f"{instrument.name}:{spec.name}",
+        workflow_version=spec.version,
+        scratch_dir=Path(scratch_root) / f"recipe_run_{run.id}",
+        configuration=run.configuration or {},
+        parameters=[
+            ParameterValue(id=v["parameter_value_id"], name=v["name"], value=v["value"])
+            for v in values
+        ],
+        input_dataset=input_dataset_document(session, instance.input_dataset_id),
+        provenance={
+            "recipe_run_id": run.id,
+            "recipe_instance_id": instance.id,
+            "recipe_id": recipe.id,
+            "recipe_name": recipe.name,
+            "input_dataset_id": instance.input_dataset_id,
+            "processing_candidate_id": instance.processing_candidate_id,
+            "attempt": run.attempt,
+            "manually_processed": run.manually_processed,
+        },
+    )
+
+
+class Scheduler:
+    """Start the highest-priority waiting runs that fit the free slots, and record outcomes."""
+
+    def __init__(
+        self,
+        store: Store,
+        scratch_root: str | Path,
+        *,
+        executor: Executor | None = None,
+        clock: Clock | None = None,
+        ticket_sink: TicketSink | None = None,
+        waiting_weight_per_day: float = DEFAULT_WAITING_WEIGHT_PER_DAY,
+    ):
+        if executor is None:
+            from dkist_processing_core.framework import LocalExecutor
+
+            executor = LocalExecutor()
+        self.store = store
+        self.scratch_root = Path(scratch_root)
+        self.executor = executor
+        self.clock = clock or SystemClock()
+        self.ticket_sink = ticket_sink or StoreTicketSink(self.clock)
+        self.waiting_weight_per_day = waiting_weight_per_day
+
+    def claim(self) -> list[int]:
+        """Move the runs that fit the free slots to ``running``; return their ids, in order."""
+        with self.store.session() as session:
+            # Lock the pools so that two schedulers do not both fill the same free slot.
+            session.execute(select(ResourcePool.name).with_for_update())
+            slots = free_slots(session)
+            claimed: list[int] = []
+            now = self.clock.now()
+            for run in waiting_runs(session, now, self.waiting_weight_per_day):
+                if slots.get(run.resource_pool, 0) <= 0:
+                    continue
+                moved = session.execute(
+                    update(RecipeRun)
+                    .where(RecipeRun.id == run.recipe_run_id, RecipeRun.status == CREATED)
+                    .values(status=RUNNING, started_at=now)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if moved:
+                    slots[run.resource_pool] -= 1
+                    claimed.append(run.recipe_run_id)
+                if not any(slots.values()):
+                    break
+        return claimed
+
+    def execute(self, recipe_run_id: int) -> RunOutcome:
+        """Run one claimed (``running``) run through the executor and record the outcome."""
+        from dkist_processing_core.framework import TaskFailed
+
+        with self.store.session() as session:
+            spec = build_run_spec(session, recipe_run_id, self.scratch_root)
+        failed_task: str | None = None
+        try:
+            report = self.executor.run(spec)
+        except TaskFailed as failure:
+            failed_task, error = failure.task_name, failure.error
+            report_json = failure.report.model_dump(mode="json") if failure.report else None
+        except Exception as failure:  # the run could not start: workflow missing, bad spec...
+            error = f"{type(failure).__name__}: {failure}"
+            report_json = None
+        else:
+            with self.store.session() as session:
+                transition(
+                    session, recipe_run_id, SUCCEEDED, clock=self.clock, report=_report_json(report)
+                )
+            return RunOutcome(recipe_run_id, SUCCEEDED)
+        with self.store.session() as session:
+            transition(
+                session,
+                recipe_run_id,
+                FAILED,
+                clock=self.clock,
+                error=error,
+                failed_task=failed_task,
+                report=report_json,
+            )
+            self.ticket_sink.open_tickets(
+                session,
+                [
+                    TicketRequest(
+                        recipe_run_id=recipe_run_id,
+                        kind=MANUAL_BY_EXCEPTION,
+                        error=error,
+                        failed_task=failed_task,
+                    )
+                ],
+            )
+            from .tickets import ticket_for_run
+
+            ticket = ticket_for_run(session, recipe_run_id)
+        return RunOutcome(recipe_run_id, FAILED, failed_task, error, ticket.id if ticket else None)
+
+    def run_once(self) -> list[RunOutcome]:
+        """Claim what fits the free slots and run it; return the outcomes."""
+        return [self.execute(run_id) for run_id in self.claim()]
+
+    def run_until_idle(self, max_rounds: int = 1000) -> list[RunOutcome]:
+        """Repeat :meth:`run_once` until no waiting run fits (or ``max_rounds``)."""
+        outcomes: list[RunOutcome] = []
+        for _ in range(max_rounds):
+            done = self.run_once()
+            if not done:
+                break
+            outcomes += done
+        return outcomes
+
+
+def _report_json(report: Any) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    if hasattr(report, "model_dump"):
+        return report.model_dump(mode="json")
+    return dict(report)

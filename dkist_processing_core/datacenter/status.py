@@ -1,0 +1,155 @@
+"""The status view: what is happening to data that has arrived from the summit.
+
+Per proposal and per processing candidate: frames received of expected,
+readiness (and whether by the back stop), recipe runs and their statuses, and
+open tickets. :func:`processing_status` returns plain data (lists and dicts of
+strings and numbers) for any front end; the CLI renders it as a table. A fixed
+handful of GROUP BY queries, whatever the number of candidates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from .models import (
+    FrameCount,
+    ProcessingCandidate,
+    ProcessingCandidateOp,
+    Proposal,
+    RecipeInstance,
+    RecipeRun,
+    Ticket,
+    TransferManifest,
+)
+from .tickets import OPEN
+
+
+def processing_status(
+    session, *, proposal_id: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Per proposal, its PI and its processing candidates with their progress.
+
+    Each candidate: ``frames_received`` (frame counts, each frame once) and
+    ``frames_expected`` (sum of its transfer manifests; None while one is
+    missing), ``ready``, ``ready_at``, ``ready_by_back_stop``, ``status`` (the
+    implicit status), ``runs`` (id, attempt, status, recipe instance) and
+    ``open_tickets`` (ids).
+    """
+    candidates_query = select(ProcessingCandidate).order_by(ProcessingCandidate.id)
+    if proposal_id:
+        candidates_query = candidates_query.where(ProcessingCandidate.proposal_id == proposal_id)
+    if limit:
+        candidates_query = candidates_query.limit(limit)
+    chosen = candidates_query.subquery()
+    candidates = session.execute(select(chosen)).all()
+    op = ProcessingCandidateOp
+    received = (
+        select(FrameCount.op_run_id, func.count().label("frames"))
+        .where(
+            FrameCount.op_run_id.in_(
+                select(op.op_run_id).where(op.processing_candidate_id.in_(select(chosen.c.id)))
+            )
+        )
+        .group_by(FrameCount.op_run_id)
+        .subquery()
+    )
+    frames = {
+        r.candidate_id: r
+        for r in session.execute(
+            select(
+                op.processing_candidate_id.label("candidate_id"),
+                func.coalesce(func.sum(received.c.frames), 0).label("received"),
+                func.sum(TransferManifest.expected_frame_count).label("expected"),
+                func.count(TransferManifest.op_run_id).label("manifests"),
+                func.count().label("ops"),
+            )
+            .outerjoin(received, received.c.op_run_id == op.op_run_id)
+            .outerjoin(TransferManifest, TransferManifest.op_run_id == op.op_run_id)
+            .where(op.processing_candidate_id.in_(select(chosen.c.id)))
+            .group_by(op.processing_candidate_id)
+        )
+    }
+    runs: dict[int, list[dict[str, Any]]] = {}
+    for r in session.execute(
+        select(
+            RecipeInstance.processing_candidate_id,
+            RecipeRun.id,
+            RecipeRun.attempt,
+            RecipeRun.status,
+            RecipeRun.recipe_instance_id,
+            RecipeRun.manually_processed,
+        )
+        .join(RecipeInstance, RecipeInstance.id == RecipeRun.recipe_instance_id)
+        .where(RecipeInstance.processing_candidate_id.in_(select(chosen.c.id)))
+        .order_by(RecipeInstance.id, RecipeRun.attempt)
+    ):
+        runs.setdefault(r.processing_candidate_id, []).append(
+            {
+                "recipe_run_id": r.id,
+                "recipe_instance_id": r.recipe_instance_id,
+                "attempt": r.attempt,
+                "status": r.status,
+                "manually_processed": r.manually_processed,
+            }
+        )
+    tickets: dict[int, list[int]] = {}
+    for t in session.execute(
+        select(RecipeInstance.processing_candidate_id, Ticket.id)
+        .join(RecipeRun, RecipeRun.id == Ticket.recipe_run_id)
+        .join(RecipeInstance, RecipeInstance.id == RecipeRun.recipe_instance_id)
+        .where(
+            Ticket.status == OPEN, RecipeInstance.processing_candidate_id.in_(select(chosen.c.id))
+        )
+        .order_by(Ticket.id)
+    ):
+        tickets.setdefault(t.processing_candidate_id, []).append(t.id)
+    proposals = {
+        p.id: p
+        for p in session.scalars(
+            select(Proposal).where(Proposal.id.in_(select(chosen.c.proposal_id)))
+        )
+    }
+    by_proposal: dict[str, dict[str, Any]] = {}
+    for c in candidates:
+        proposal = proposals[c.proposal_id]
+        entry = by_proposal.setdefault(
+            c.proposal_id,
+            {
+                "proposal_id": c.proposal_id,
+                "principal_investigator": proposal.principal_investigator,
+                "priority": proposal.priority,
+                "candidates": [],
+            },
+        )
+        f = frames.get(c.id)
+        candidate_runs = runs.get(c.id, [])
+        entry["candidates"].append(
+            {
+                "processing_candidate_id": c.id,
+                "observe_op_run_id": c.observe_op_run_id,
+                "frames_received": int(f.received) if f else 0,
+                "frames_expected": int(f.expected) if f and f.manifests == f.ops else None,
+                "ready": c.ready_at is not None,
+                "ready_at": c.ready_at.isoformat() if c.ready_at else None,
+                "ready_by_back_stop": bool(c.ready_by_back_stop),
+                "status": _implicit_status(c.ready_at, candidate_runs),
+                "runs": candidate_runs,
+                "open_tickets": tickets.get(c.id, []),
+            }
+        )
+    return list(by_proposal.values())
+
+
+def _implicit_status(ready_at, runs: list[dict[str, Any]]) -> str:
+    """As :func:`~.recipe_runs.processing_candidate_status`, from already fetched runs."""
+    if ready_at is None:
+        return "waiting for frames"
+    if not runs:
+        return "ready"
+    newest_instance = max(r["recipe_instance_id"] for r in runs)
+    latest = max(
+        (r for r in runs if r["recipe_instance_id"] == newest_instance), key=lambda r: r["attempt"]
+    )
+    return latest["status"]

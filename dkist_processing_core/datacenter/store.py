@@ -1,0 +1,161 @@
+"""Opening the metadata store: an embedded SQLite file by default, PostgreSQL by URL.
+
+The database URL comes from, in order: the ``url`` argument, the environment
+variable ``DKIST_PROCESSING_DATABASE_URL``, or a SQLite file
+``<workdir>/datacenter.sqlite``. Tables are made by the Alembic migrations
+(:func:`upgrade`), never by ``metadata.create_all``.
+
+SQLite runs in WAL mode with a busy timeout, and every transaction starts with
+``BEGIN IMMEDIATE``: writers queue for the single write lock instead of failing
+half way, which is what makes two readiness passes at once safe on SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DATABASE_URL_ENV = "DKIST_PROCESSING_DATABASE_URL"
+SQLITE_FILE_NAME = "datacenter.sqlite"
+SQLITE_BUSY_TIMEOUT_MS = 120_000
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def database_url(url: str | None = None, workdir: str | Path | None = None) -> str:
+    """The database URL to use: ``url``, else the environment variable, else a SQLite file."""
+    if url:
+        return normalise_url(url)
+    from_env = os.environ.get(DATABASE_URL_ENV)
+    if from_env:
+        return normalise_url(from_env)
+    if workdir is None:
+        raise ValueError(
+            f"no database given: pass a database URL, set {DATABASE_URL_ENV}, "
+            "or give a work directory for the embedded SQLite file"
+        )
+    path = Path(workdir).resolve() / SQLITE_FILE_NAME
+    return f"sqlite:///{path}"
+
+
+def normalise_url(url: str) -> str:
+    """Use the psycopg 3 driver for a plain ``postgresql://`` URL."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif not (parsed.drivername.startswith("sqlite") or parsed.drivername.startswith("postgresql")):
+        raise ValueError(
+            f"database URL {parsed.render_as_string(hide_password=True)!r}: "
+            "expected a sqlite:/// or postgresql:// URL"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """An engine for ``url``; for SQLite with WAL, a busy timeout and immediate transactions."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        )
+
+        @event.listens_for(engine, "connect")
+        def _configure_sqlite(dbapi_connection, _record):
+            # Let SQLAlchemy, not the driver, decide when transactions begin.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class Store:
+    """The metadata store: an engine and a session factory.
+
+    >>> store = Store.open(workdir="work")          # doctest: +SKIP
+    >>> store.upgrade()                             # doctest: +SKIP
+    >>> with store.session() as session:            # doctest: +SKIP
+    ...     ...                                     # committed on leaving the block
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str | None = None, workdir: str | Path | None = None, **kwargs) -> Store:
+        return cls(make_engine(database_url(url, workdir), **kwargs))
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with the Alembic migrations."""
+        upgrade(self.engine, revision)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(connection=None, url: str | None = None):
+    """An Alembic configuration pointing at the migrations shipped with this package."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
+    """Run the Alembic migrations up to ``revision`` on the database."""
+    from alembic import command
+
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+    finally:
+        if engine is not url_or_engine:
+            engine.dispose()
+
+
+def open_store(
+    url: str | None = None, workdir: str | Path | None = None, *, migrate: bool = True
+) -> Store:
+    """Open the store (see :func:`database_url`) and, by default, migrate it to the newest schema."""
+    store = Store.open(url, workdir)
+    if migrate:
+        store.upgrade()
+    return store

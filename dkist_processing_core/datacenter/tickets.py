@@ -1,0 +1,95 @@
+"""Tickets: recipe runs that need a person.
+
+A recipe that is manual by definition gets a ticket instead of an automated
+run; an automated run that fails gets a ticket holding the error and the
+failed task (manual by exception). Tickets go through a :class:`TicketSink`;
+the default, :class:`StoreTicketSink`, keeps them in the metadata store where
+the CLI shows them. Resolving a ticket is in :mod:`.resolutions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from .clock import Clock, SystemClock
+from .models import Ticket
+
+MANUAL_BY_DEFINITION = "manual_by_definition"
+MANUAL_BY_EXCEPTION = "manual_by_exception"
+OPEN = "open"
+RESOLVED = "resolved"
+
+
+class TicketError(ValueError):
+    """A ticket operation that is not possible (unknown ticket, already resolved, ...)."""
+
+
+@dataclass(frozen=True)
+class TicketRequest:
+    """What a ticket is about: a recipe run, why it needs a person, and what went wrong."""
+
+    recipe_run_id: int
+    kind: str
+    error: str | None = None
+    failed_task: str | None = None
+
+
+class TicketSink(Protocol):
+    """Where tickets go. An adapter to an external tracker also records them in the store."""
+
+    def open_tickets(self, session: Session, requests: list[TicketRequest]) -> None: ...
+
+
+class StoreTicketSink:
+    """Keep tickets in the metadata store's ``ticket`` table (one statement for many)."""
+
+    def __init__(self, clock: Clock | None = None):
+        self.clock = clock or SystemClock()
+
+    def open_tickets(self, session: Session, requests: list[TicketRequest]) -> None:
+        if not requests:
+            return
+        for request in requests:
+            if request.kind not in (MANUAL_BY_DEFINITION, MANUAL_BY_EXCEPTION):
+                raise TicketError(
+                    f"ticket kind {request.kind!r}: expected manual_by_definition "
+                    "or manual_by_exception"
+                )
+        now = self.clock.now()
+        session.execute(
+            insert(Ticket),
+            [
+                {
+                    "recipe_run_id": r.recipe_run_id,
+                    "kind": r.kind,
+                    "status": OPEN,
+                    "error": r.error,
+                    "failed_task": r.failed_task,
+                    "created_at": now,
+                }
+                for r in requests
+            ],
+        )
+
+
+def list_tickets(session: Session, *, status: str | None = OPEN) -> list[Ticket]:
+    """Tickets, oldest first; ``status=None`` lists all."""
+    query = select(Ticket).order_by(Ticket.id)
+    if status is not None:
+        query = query.where(Ticket.status == status)
+    return list(session.scalars(query))
+
+
+def get_ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketError(f"ticket {ticket_id} does not exist")
+    return ticket
+
+
+def ticket_for_run(session: Session, recipe_run_id: int) -> Ticket | None:
+    return session.scalar(select(Ticket).where(Ticket.recipe_run_id == recipe_run_id))

@@ -1,0 +1,73 @@
+"""Store fixtures: every store test runs on SQLite and on a real PostgreSQL server.
+
+The PostgreSQL server is started once per test session on loopback (see
+:mod:`dkist_processing_core.datacenter.postgres_server`) and stopped at the
+end. Each test gets a fresh database copied from a migrated template, and a
+fresh migrated SQLite file, so tests never see each other's rows.
+When the server cannot be started the postgres tests skip, except under CI
+(environment variable ``CI`` set), where they fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from datetime import UTC, datetime
+
+import pytest
+
+from dkist_processing_core.datacenter.clock import FixedClock
+from dkist_processing_core.datacenter.postgres_server import PostgresServer, PostgresUnavailable
+from dkist_processing_core.datacenter.store import Store, upgrade
+
+BACKENDS = ["sqlite", "postgresql"]
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer(durable=False)
+    try:
+        server.start()
+    except PostgresUnavailable as error:
+        server.stop()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL could not be started under CI: {error}")
+        pytest.skip(f"PostgreSQL could not be started: {error}")
+    try:
+        template_url = server.create_database("migrated_template")
+        upgrade(template_url)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """The URL of an empty, migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "datacenter.sqlite"
+        shutil.copy(request.getfixturevalue("migrated_sqlite_file"), path)
+        return f"sqlite:///{path}"
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(f"test_{next(_database_numbers)}", template="migrated_template")
+
+
+@pytest.fixture
+def store(database_url):
+    store = Store.open(database_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
