@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..framework import LocalExecutor, RunSpec, TaskFailed, instruments, resolve_workflow
 from ..framework.logs import configure_logging
+from . import datacenter
 
 app = typer.Typer(
     name="dkist-processing",
@@ -126,13 +127,5 @@ def show_workflow(
             console.print(f"{i:3d}. {name}{after}: {node.task.summary()}")
 
 
-def _register_optional_commands() -> None:
-    # The data-center commands live in their own module (thin wrappers too).
-    try:
-        from . import datacenter
-    except ImportError:
-        return
-    datacenter.register(app)
-
-
-_register_optional_commands()
+# The data-center command groups (thin wrappers too) live in their own module.
+datacenter.register(app)

@@ -40,7 +40,7 @@ def find_binary(name: str) -> str:
     if found:
         return found
     raise PostgresUnavailable(
-        f"{name} not found in {SEARCH_DIRS} or PATH; run .ci/ensure-postgres to install PostgreSQL"
+        f"{name} not found in {SEARCH_DIRS} or PATH; run .ci/ensure-services to install PostgreSQL"
     )
 
 

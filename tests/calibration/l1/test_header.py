@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from .conftest import raw_header, vbi_frame, visp_frame
 from dkist_header_validator import spec214_validator
 
 from dkist_processing_core.calibration.l1.header import (
@@ -11,6 +10,8 @@ from dkist_processing_core.calibration.l1.header import (
     build_l1_header,
     read_provenance_history,
 )
+
+from .conftest import raw_header, vbi_frame, visp_frame
 
 
 @pytest.fixture

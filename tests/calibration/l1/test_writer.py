@@ -4,7 +4,6 @@ step, with valid checksums, written atomically."""
 import numpy as np
 import pytest
 from astropy.io import fits
-from .conftest import raw_header, visp_frame
 from dkist_header_validator import spec214_validator
 
 from dkist_processing_core.calibration.l1 import writer
@@ -15,6 +14,8 @@ from dkist_processing_core.calibration.l1.writer import (
     write_l1_frame,
     write_l1_frames_parallel,
 )
+
+from .conftest import raw_header, visp_frame
 
 
 def scene(shape, seed=0):
