@@ -1,9 +1,6 @@
 """Atomic file writes: write beside the target, fsync, then rename into place."""
-import contextlib
-import os
-import tempfile
+import contextlib, os, tempfile
 from pathlib import Path
-
 
 @contextlib.contextmanager
 def atomic_write(path):
