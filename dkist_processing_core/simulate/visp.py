@@ -73,7 +73,7 @@ class VispConfig:
     solar_exposure_ms: float = 6.0
     polcal_exposure_ms: float = 6.0
     observe_exposure_ms: float = 10.0
-    n_dark_frames: int = 10  # per exposure time
+    n_dark_frames: int = 20  # per exposure time
     n_lamp_gain_repeats: int = 4  # each repeat is one frame per modulator state
     n_solar_gain_repeats: int = 4
     n_polcal_repeats: int = 1
