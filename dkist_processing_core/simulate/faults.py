@@ -52,10 +52,7 @@ def wrong_shape(path: Path | str, shape: tuple[int, ...] | None = None) -> Path:
     with fits.open(path) as hdul:
         header = hdul[0].header.copy()
         data = hdul[0].data.copy()
-    if shape is None:
-        new = data[..., :-1, :-1]
-    else:
-        new = np.zeros(shape, dtype=data.dtype)
+    new = data[..., :-1, :-1] if shape is None else np.zeros(shape, dtype=data.dtype)
     _rewrite(path, header, np.ascontiguousarray(new))
     return path
 

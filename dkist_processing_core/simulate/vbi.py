@@ -82,7 +82,8 @@ class VbiConfig:
         """Scene pixel of each tile's first pixel, in the (row-major) mosaic step order."""
         ny, nx = self.shape
         step_y, step_x = ny - self.overlap, nx - self.overlap
-        return [(i * step_y, j * step_x) for i in range(self.mosaic[0]) for j in range(self.mosaic[1])]
+        rows, columns = range(self.mosaic[0]), range(self.mosaic[1])
+        return [(i * step_y, j * step_x) for i in rows for j in columns]
 
     @property
     def scene_shape(self) -> tuple[int, int]:
@@ -236,12 +237,19 @@ def iter_vbi_frames(
             )
         ip_run_id = f"{op_ids[op]}_ip{ip}"
         lock = bool(task == "OBSERVE" and r0[index] >= AO_LOCK_MIN_R0_M)
-        origin = origins[tile] if tile is not None else (
-            (sy - ny) // 2,
-            (sx - nx) // 2,
+        origin = (
+            origins[tile]
+            if tile is not None
+            else (
+                (sy - ny) // 2,
+                (sx - nx) // 2,
+            )
         )
-        tile_center_hpln = c.hpln_arcsec + (origin[1] + (nx - 1) / 2 - (sx - 1) / 2) * c.pixel_arcsec
-        tile_center_hplt = c.hplt_arcsec + (origin[0] + (ny - 1) / 2 - (sy - 1) / 2) * c.pixel_arcsec
+        # tile centre relative to the mosaic centre, in pixels, then arcsec
+        dx = origin[1] + (nx - 1) / 2 - (sx - 1) / 2
+        dy = origin[0] + (ny - 1) / 2 - (sy - 1) / 2
+        tile_center_hpln = c.hpln_arcsec + dx * c.pixel_arcsec
+        tile_center_hplt = c.hplt_arcsec + dy * c.pixel_arcsec
         date_obs = isot(time)
         keys = {
             "DATE-OBS": date_obs,

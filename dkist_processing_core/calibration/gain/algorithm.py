@@ -99,7 +99,8 @@ def solar_gain(
 
     1. Align the rows (``x -> x + s_y``), divide each row by its mean and take the median over
        rows: the characteristic spectrum ``I_char(x) ~ I_sun(x)``.
-    2. Put it back on the detector grid of each row (``x -> x - s_y``): ``M(y, x) = I_char(x - s_y)``.
+    2. Put it back on the detector grid of each row (``x -> x - s_y``):
+       ``M(y, x) = I_char(x - s_y)``.
     3. ``solar_gain = c / M``, normalised to mean 1: ``~ A(y)`` (solar over lamp illumination).
 
     Parameters
@@ -122,7 +123,7 @@ def solar_gain(
 def lamp_corrected_solar(
     frames: FrameSource | np.ndarray, dark: np.ndarray, lamp: np.ndarray
 ) -> np.ndarray:
-    """``(mean(solar frames) - dark) / lamp_gain``, the frame the spectral shifts are measured on."""
+    """``(mean(solar frames) - dark) / lamp_gain``: the frame spectral shifts are measured on."""
     return (_mean_or_average(frames) - dark) / lamp
 
 

@@ -32,7 +32,7 @@ def _fit_shifts_to_reference(
 
     Integer search for a start value, then Gauss-Newton on ``(a, b, s)`` for all rows at once.
     """
-    ny, nx = rows.shape
+    nx = rows.shape[1]
     x = np.arange(nx, dtype=np.float64)
     spline = CubicSpline(x, reference, bc_type="natural")
     derivative = spline.derivative()
@@ -147,9 +147,7 @@ def correct_spectral_shifts(
     image = np.asarray(image)
     shifts = np.asarray(shifts, dtype=np.float64)
     if image.shape[-2] != shifts.shape[0]:
-        raise ValueError(
-            f"{shifts.shape[0]} shifts given for an image with {image.shape[-2]} rows"
-        )
+        raise ValueError(f"{shifts.shape[0]} shifts given for an image with {image.shape[-2]} rows")
     if out is None:
         out = np.empty(image.shape, dtype=np.result_type(image.dtype, np.float32))
     flat_in = image.reshape(-1, *image.shape[-2:])

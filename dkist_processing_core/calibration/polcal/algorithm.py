@@ -213,7 +213,8 @@ def fit_modulation_matrix(polcal_data: np.ndarray, input_stokes: np.ndarray) -> 
     check_polcal_sequence(s)
     if data.shape[0] != s.shape[1]:
         raise ValueError(
-            f"polcal data has {data.shape[0]} calibration-unit states, input Stokes has {s.shape[1]}"
+            f"polcal data has {data.shape[0]} calibration-unit states, "
+            f"input Stokes has {s.shape[1]}"
         )
     n_mod = data.shape[1]
     if n_mod < 4:
@@ -248,7 +249,7 @@ def demodulation_per_pixel(
     the demodulation kernels in :mod:`dkist_processing_core.calibration.science.algorithm` stream
     over.
     """
-    nby, nbx, n_stokes, n_mod = demodulation.shape
+    nby, nbx = demodulation.shape[:2]
     ey, ex = bin_edges(frame_shape[0], nby), bin_edges(frame_shape[1], nbx)
     rows = np.repeat(np.arange(nby), np.diff(ey))
     cols = np.repeat(np.arange(nbx), np.diff(ex))

@@ -146,9 +146,7 @@ def accumulate_demodulation(
     if column.ndim == 1:
         stokes += column[:, None, None].astype(np.float32) * frame[None]
     else:
-        _accumulate_kernel(
-            np.asarray(frame, np.float32), np.asarray(column, np.float32), stokes
-        )
+        _accumulate_kernel(np.asarray(frame, np.float32), np.asarray(column, np.float32), stokes)
     return stokes
 
 
