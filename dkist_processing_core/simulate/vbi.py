@@ -155,6 +155,7 @@ class VbiModel:
             "overlap_px": c.overlap,
             "wavelengths_nm": list(c.wavelengths_nm),
             "exposure_ms": list(c.exposure_ms),
+            "counts_per_ms": list(c.counts_per_ms),
             "dark_exposure_times_ms": c.exposure_times_ms,
             "intensity_scale": [self.intensity_scale(w) for w in range(n_w)],
             "read_noise": self.detector.read_noise,

@@ -241,6 +241,8 @@ class VispModel:
             "observe_exposure_ms": c.observe_exposure_ms,
             "read_noise": self.detector.read_noise,
             "intensity_scale": self.intensity_scale,
+            "lamp_counts_per_ms": c.lamp_counts_per_ms,
+            "continuum_counts_per_ms": c.continuum_counts_per_ms,
             "polcal_retardance_deg": c.polcal_retardance_deg,
             "polcal_sequence": [dataclasses.asdict(s) for s in c.polcal_sequence],
             "modulator_retardance_deg": c.modulator_retardance_deg,
