@@ -87,8 +87,8 @@ class VispConfig:
     line_depth: float = 0.5
     line_width_px: float | None = None  # default: wavelength pixels / 40
     doppler_amplitude_px: float = 0.3
-    stokes_v_scale: float = 0.05
-    stokes_linear_scale: float = 0.01
+    stokes_v_scale: float = 0.1
+    stokes_linear_scale: float = 0.03
     slit_tilt_px: float = 2.0  # spectral shift difference between the slit ends
     slit_curvature_px: float = 1.0  # quadratic term at the slit ends
     noise: str = "poisson"
