@@ -24,7 +24,7 @@ def test_measured_shifts_match_truth(visp, visp_calibration):
 
 def test_noise_free_shifts_are_exact():
     model = VispModel(VispConfig(seed=9, slit_tilt_px=3.0, slit_curvature_px=-1.5))
-    ny, nx = model.config.shape
+    _ny, nx = model.config.shape
     x = np.arange(nx)[None, :] - model.spectral_shifts[:, None]
     image = model.line.profile(x) * model.solar_illumination[:, None]
     measured = measure_spectral_shifts(image)

@@ -78,7 +78,7 @@ def test_fitted_modulation_matrix_matches_truth(visp, polcal_fit):
 
 
 def test_degenerate_sequence_without_retarder_names_stokes_v(polcal_fit):
-    stokes_in, data, _ = polcal_fit
+    _stokes_in, data, _ = polcal_fit
     no_retarder = calibration_unit_stokes([None, 0, 45, 90, 135], [None] * 5, 92.0)
     with pytest.raises(PolcalSequenceError, match=r"Stokes V unconstrained.*retarder"):
         fit_modulation_matrix(data[:5], no_retarder)

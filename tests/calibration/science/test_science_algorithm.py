@@ -62,7 +62,11 @@ def science(visp, visp_calibration):
     inverse_gain = reciprocal_gain(visp_calibration.gain)
     dark = visp_calibration.darks[truth.polcal_exposure_ms]
     polcal = (
-        (r.cal_unit_state, r.modulator_state - 1, dark_gain_correct(_read(visp, r), dark, inverse_gain))
+        (
+            r.cal_unit_state,
+            r.modulator_state - 1,
+            dark_gain_correct(_read(visp, r), dark, inverse_gain),
+        )
         for r in visp.select("POLCAL")
     )
     data = accumulate_polcal(polcal, truth.polcal_input_stokes.shape[1], n_mod, (4, 1))
@@ -71,10 +75,18 @@ def science(visp, visp_calibration):
     dark = visp_calibration.darks[truth.observe_exposure_ms]
     steps = []
     for step in range(truth.n_scan_steps):
-        frames = ((r.modulator_state - 1, _read(visp, r)) for r in visp.select("OBSERVE", spatial_step=step))
+        frames = (
+            (r.modulator_state - 1, _read(visp, r))
+            for r in visp.select("OBSERVE", spatial_step=step)
+        )
         steps.append(
             calibrate_polarimetric_step(
-                frames, dark, inverse_gain, demod, n_mod, spectral_shifts=visp_calibration.spectral_shifts
+                frames,
+                dark,
+                inverse_gain,
+                demod,
+                n_mod,
+                spectral_shifts=visp_calibration.spectral_shifts,
             )
         )
     return np.stack(steps, axis=1), demod
@@ -96,8 +108,15 @@ def _predicted_sigma(visp, visp_calibration, demod):
     sigma = []
     for step in range(truth.n_scan_steps):
         stokes = truth.stokes[:, step].astype(np.float64)
-        signal = t * truth.pixel_response * truth.solar_illumination[:, None] * np.einsum("ms,syx->myx", o, stokes)
-        variance = (signal + truth.dark_current * t + truth.read_noise**2) / visp_calibration.gain**2
+        signal = (
+            t
+            * truth.pixel_response
+            * truth.solar_illumination[:, None]
+            * np.einsum("ms,syx->myx", o, stokes)
+        )
+        variance = (
+            signal + truth.dark_current * t + truth.read_noise**2
+        ) / visp_calibration.gain**2
         sigma.append(np.sqrt(np.einsum("smyx,myx->syx", demod.astype(np.float64) ** 2, variance)))
     return np.stack(sigma, axis=1)
 
