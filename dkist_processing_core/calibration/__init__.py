@@ -1,0 +1,1 @@
+"""Calibration algorithms (pure array functions) and the tasks that wrap them."""

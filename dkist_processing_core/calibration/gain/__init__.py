@@ -1,0 +1,1 @@
+"""Gain (flat-field) calibration."""

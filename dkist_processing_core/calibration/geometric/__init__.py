@@ -1,0 +1,1 @@
+"""Geometric calibration of spectrograph frames."""

@@ -1,0 +1,1 @@
+"""Polarimetric calibration: modulation and demodulation matrices."""

@@ -1,0 +1,1 @@
+"""Science calibration: dark, gain and demodulation of observe frames."""

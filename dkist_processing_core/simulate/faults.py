@@ -1,0 +1,65 @@
+"""Faulty raw frames for tests of error handling: each helper damages one file in place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from dkist_processing_core.framework.atomic import atomic_write
+
+
+def truncate_file(path: Path | str, keep_fraction: float = 0.5) -> Path:
+    """Cut the file to ``keep_fraction`` of its bytes (an interrupted transfer)."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(int(size * keep_fraction))
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def remove_keyword(path: Path | str, keyword: str) -> Path:
+    """Rewrite the frame without ``keyword`` (a header missing a required key)."""
+    path = Path(path)
+    with fits.open(path) as hdul:
+        header = hdul[0].header.copy()
+        data = hdul[0].data.copy()
+    if keyword not in header:
+        raise KeyError(f"{path} has no keyword {keyword} to remove")
+    del header[keyword]
+    _rewrite(path, header, data)
+    return path
+
+
+def set_keyword(path: Path | str, keyword: str, value) -> Path:
+    """Rewrite the frame with ``keyword = value`` (e.g. a wrong exposure time or task type)."""
+    path = Path(path)
+    with fits.open(path) as hdul:
+        header = hdul[0].header.copy()
+        data = hdul[0].data.copy()
+    header[keyword] = value
+    _rewrite(path, header, data)
+    return path
+
+
+def wrong_shape(path: Path | str, shape: tuple[int, ...] | None = None) -> Path:
+    """Rewrite the frame with data of another shape (default: drop the last row and column)."""
+    path = Path(path)
+    with fits.open(path) as hdul:
+        header = hdul[0].header.copy()
+        data = hdul[0].data.copy()
+    new = data[..., :-1, :-1] if shape is None else np.zeros(shape, dtype=data.dtype)
+    _rewrite(path, header, np.ascontiguousarray(new))
+    return path
+
+
+def _rewrite(path: Path, header: fits.Header, data: np.ndarray) -> None:
+    for key in ("CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True)
+    hdu = fits.PrimaryHDU(data=data, header=header)
+    with atomic_write(path) as f:
+        hdu.writeto(f, checksum=True, output_verify="ignore")

@@ -1,0 +1,107 @@
+"""The SPEC-0122 keywords the simulated truth drives, and how a frame's task type follows from them.
+
+SPEC-0122 keywords (with their SPEC-0214 level-0 names in brackets, as the data center translates
+them):
+
+========================  ===========  ==================================================
+meaning                   SPEC-0122    notes
+========================  ===========  ==================================================
+IP task type              DKIST004     [IPTASK] dark, gain, polcal, observe ...
+OP task type              DKIST003     same vocabulary
+OP run id                 ID___008     [OBSPR_ID] "OP execution ID": groups frames into OP runs
+IP run id                 ID___005     [IP_ID] "IP execution ID"
+proposal / experiment     ID___013 / ID___012  [PROP_ID / EXPER_ID]
+exposure time             CAM__004     [XPOSURE] FPA exposure time, ms
+GOS lamp (level 3)        PAC__002     [LVL3STAT] 'lamp' or 'clear'
+lamp on/off               PAC__003     [LAMPSTAT]
+polarizer (level 2)       PAC__004/005 [LVL2STAT/POLANGLE] element name or 'clear'; angle (str, deg)
+retarder (level 1)        PAC__006/007 [LVL1STAT/RETANGLE]
+aperture (level 0)        PAC__008     [LVL0STAT] 'DarkShutter' for darks
+Fried parameter r0        AO___001     [ATMOS_R0] metres
+AO lock                   AO___002     [AO_LOCK]
+ViSP modulator states     VISP_010/011 [VSPNUMST/VSPSTNUM] number of states, current (1-based)
+ViSP scan steps           VISP_019/020 [VSPNSTP/VSPSTP] number of steps, current (0-based)
+VBI mosaic                VBI__003/004 [VBINSTP/VBISTP] number of tiles, current (1-based)
+wavelength                WAVELNTH     nm
+========================  ===========  ==================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+IP_TASK = "DKIST004"
+OP_TASK = "DKIST003"
+OP_RUN_ID = "ID___008"
+IP_RUN_ID = "ID___005"
+OP_ID = "ID___007"
+IP_ID = "ID___004"
+PROPOSAL_ID = "ID___013"
+EXPERIMENT_ID = "ID___012"
+FILE_ID = "ID___002"
+EXPOSURE_TIME_MS = "CAM__004"
+CAMERA_EXPOSURE_TIME_MS = "CAM__005"
+GOS_UPPER_SHUTTER = "PAC__001"
+GOS_LAMP_LEVEL = "PAC__002"
+GOS_LAMP_STATUS = "PAC__003"
+GOS_POLARIZER = "PAC__004"
+GOS_POLARIZER_ANGLE = "PAC__005"
+GOS_RETARDER = "PAC__006"
+GOS_RETARDER_ANGLE = "PAC__007"
+GOS_APERTURE = "PAC__008"
+FRIED_PARAMETER_M = "AO___001"
+AO_LOCK = "AO___002"
+VISP_NUMBER_OF_STATES = "VISP_010"
+VISP_CURRENT_STATE = "VISP_011"
+VISP_NUMBER_OF_STEPS = "VISP_019"
+VISP_CURRENT_STEP = "VISP_020"
+VISP_POLARIMETER_MODE = "VISP_006"
+VBI_NUMBER_OF_STEPS = "VBI__003"
+VBI_CURRENT_STEP = "VBI__004"
+VBI_STEP_PATTERN = "VBI__002"
+VBI_FRIED_PARAMETER_CM = "VBI__009"
+WAVELENGTH_NM = "WAVELNTH"
+
+# The element names the simulator writes when a GOS element is in the beam.
+POLARIZER_NAME = "Sapphire Polarizer"
+RETARDER_NAME = "SiO2 OC"
+
+TASK_TYPES = ("DARK", "LAMP_GAIN", "SOLAR_GAIN", "POLCAL", "OBSERVE")
+
+
+def frame_task_type(header: Mapping[str, Any]) -> str:
+    """The processing task type of a raw frame: DARK, LAMP_GAIN, SOLAR_GAIN, POLCAL or OBSERVE.
+
+    SPEC-0122 has a single IP task value ``gain`` for both flats; which one a gain frame is follows
+    from the GOS lamp (``PAC__002 == 'lamp'`` means a lamp gain, otherwise a solar gain).
+    """
+    try:
+        ip_task = str(header[IP_TASK]).strip().lower()
+    except KeyError:
+        raise KeyError(f"header has no {IP_TASK} (IP task type) keyword") from None
+    if ip_task == "gain":
+        lamp = str(header.get(GOS_LAMP_LEVEL, "clear")).strip().lower()
+        return "LAMP_GAIN" if lamp == "lamp" else "SOLAR_GAIN"
+    if ip_task in ("dark", "polcal", "observe"):
+        return ip_task.upper()
+    raise ValueError(
+        f"{IP_TASK}={header[IP_TASK]!r} is not a task type this pipeline processes "
+        "(expected one of dark, gain, polcal, observe)"
+    )
+
+
+def calibration_unit_angles(header: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """(polarizer angle, retarder angle) in degrees from a polcal header; None where 'clear'."""
+
+    def angle(element_key: str, angle_key: str) -> float | None:
+        if str(header[element_key]).strip().lower() in ("clear", "undefined"):
+            return None
+        try:
+            return float(header[angle_key])
+        except ValueError:
+            raise ValueError(
+                f"{angle_key}={header[angle_key]!r} is not an angle in degrees"
+            ) from None
+
+    return angle(GOS_POLARIZER, GOS_POLARIZER_ANGLE), angle(GOS_RETARDER, GOS_RETARDER_ANGLE)
