@@ -5,7 +5,7 @@
 ``iter_vbi_frames`` produce the same frames lazily, one at a time, for benchmarks at real size.
 """
 
-from dkist_processing_core.simulate.keywords import calibration_unit_angles, frame_task_type
+from dkist_processing_core.calibration.keywords import calibration_unit_angles, frame_task_type
 from dkist_processing_core.simulate.observation import (
     FrameRecord,
     SimulatedFrame,

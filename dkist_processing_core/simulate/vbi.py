@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dkist_processing_core.simulate import keywords as kw
+from dkist_processing_core.calibration import keywords as kw
 from dkist_processing_core.simulate.detector import (
     DetectorTruth,
     expose,

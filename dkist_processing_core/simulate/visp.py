@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from dkist_processing_core.simulate import keywords as kw
+from dkist_processing_core.calibration import keywords as kw
 from dkist_processing_core.simulate.detector import (
     DetectorTruth,
     expose,

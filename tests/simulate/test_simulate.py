@@ -10,6 +10,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from dkist_header_validator import spec122_validator
 from dkist_header_validator.exceptions import SpecValidationException
 
+from dkist_processing_core.calibration import keywords as kw
 from dkist_processing_core.simulate import (
     SimulatedObservation,
     VispConfig,
@@ -19,7 +20,6 @@ from dkist_processing_core.simulate import (
     simulate_vbi,
     simulate_visp,
 )
-from dkist_processing_core.simulate import keywords as kw
 from dkist_processing_core.simulate.faults import remove_keyword, truncate_file, wrong_shape
 from dkist_processing_core.simulate.optics import polarizer_mueller, retarder_mueller
 
