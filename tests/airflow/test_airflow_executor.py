@@ -53,7 +53,7 @@ def test_dag_has_one_airflow_task_per_task_with_the_same_dependencies(tmp_path):
             "WeightRule.ABSOLUTE",
         )
         assert task.retries == (2 if node.name == "SumFrames" else 0)
-        assert task.op_kwargs == {"task_name": node.name}
+        assert task.op_kwargs == {"task_name": node.name, "workflow": spec.workflow}
     carried = RunSpec.from_json(dag.params[RUN_SPEC_PARAM])
     assert carried == spec  # recipe run id, configuration, parameter values: all carried
     assert f"recipe_run:{spec.recipe_run_id}" in dag.tags
@@ -177,3 +177,14 @@ def test_triggered_conf_runs_another_recipe_run_of_the_same_workflow(tmp_path):
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
     assert report_of(other)["sum"] == 10.0
     assert not built_for.scratch_dir.exists()
+
+
+def test_a_triggered_spec_for_another_workflow_is_refused(tmp_path):
+    dag = workflow_dag(make_spec(tmp_path / "a"), dag_id="diamond_guard", retry_delay=timedelta(0))
+    register_dag(dag)
+    wrong = make_spec(tmp_path / "b").model_copy(
+        update={"workflow": "tests.framework.workflows_for_tests:barrier", "workflow_version": None}
+    )
+    run = dag.test(run_conf={RUN_SPEC_PARAM: wrong.to_json()})
+    assert str(run.state) in ("failed", "DagRunState.FAILED")
+    assert not (tmp_path / "b" / "scratch").exists()  # nothing ran

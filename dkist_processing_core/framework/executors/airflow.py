@@ -79,14 +79,21 @@ def _spec_from_params(params: Mapping[str, Any] | None) -> RunSpec:
     return RunSpec.from_json(value)
 
 
-def run_workflow_task(task_name: str, **context: Any) -> str:
+def run_workflow_task(task_name: str, workflow: str | None = None, **context: Any) -> str:
     """The callable of every workflow task's Airflow task; returns the task record as JSON.
 
     Runs the task (or skips it if an earlier invocation completed it) and
     raises :class:`AirflowTaskError` if the task failed, so that Airflow marks
-    the Airflow task failed and applies its retries.
+    the Airflow task failed and applies its retries. ``workflow`` is the
+    reference the DAG was built for: a triggered run spec naming another
+    workflow is refused rather than run against the wrong graph.
     """
     spec = _spec_from_params(context.get("params"))
+    if workflow is not None and spec.workflow != workflow:
+        raise AirflowTaskError(
+            f"this DAG runs workflow {workflow!r}, but the run spec of recipe run "
+            f"{spec.recipe_run_id} names {spec.workflow!r}"
+        )
     record = execute_task(spec, task_name)
     if record.status == FAILED:
         raise AirflowTaskError(
@@ -198,7 +205,7 @@ def workflow_dag(
         operators[name] = PythonOperator(
             task_id=task_ids[name],
             python_callable=run_workflow_task,
-            op_kwargs={"task_name": name},
+            op_kwargs={"task_name": name, "workflow": spec.workflow},
             retries=per_task_retries[name],
             retry_delay=retry_delay,
             priority_weight=priority_weight,
