@@ -105,6 +105,18 @@ def test_failure_names_the_task_and_keeps_the_scratch(tmp_path):
     assert "upstream ['MaxFrames'] failed" in err.report.task("Report").error
     with Scratch(spec.scratch_dir) as s:
         assert s.count("FRAME") == 5 and s.count("SUM") == 1 and s.count("REPORT") == 0
+    # Airflow's own record agrees: the DAG run failed, at that task.
+    from airflow.models.dagrun import DagRun
+
+    run = max(DagRun.find(dag_id=default_dag_id(spec)), key=lambda r: r.start_date)
+    assert str(run.state) in ("failed", "DagRunState.FAILED")
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states == {
+        "MakeFrames": "success",
+        "SumFrames": "success",
+        "MaxFrames": "failed",
+        "Report": "upstream_failed",
+    }
 
 
 def test_rerun_resumes_without_rerunning_completed_tasks(tmp_path):
