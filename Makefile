@@ -9,7 +9,7 @@ INSTRUMENTS := $(wildcard instruments/*/setup.cfg)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench lint docs clean venv
+.PHONY: demo test test-fast test-airflow bench lint docs clean venv
 
 $(STAMP): setup.cfg pyproject.toml $(INSTRUMENTS)
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version) if sys.version_info < (3, 11) else None'
@@ -29,6 +29,12 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) test-airflow
+
+# Airflow in its own tox environment (its pins never constrain the library's); tox keeps the
+# environment between runs and reinstalls only when tox.ini or the dependencies change.
+test-airflow: $(STAMP)
+	$(BIN)/tox -e airflow
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
