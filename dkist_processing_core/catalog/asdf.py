@@ -96,9 +96,11 @@ def write_dataset_asdf(
         datasets = [d for d in tree["dataset"].flat if d is not None]
     for ds in datasets:
         correct_gwcs(ds.wcs, first_header)
-    with make_asdf_file_object(tree, extra_history=list(history)) as afile:
-        with atomic_write(asdf_path) as f:
-            afile.write_to(f, all_array_storage="internal", all_array_compression="zlib")
+    with (
+        make_asdf_file_object(tree, extra_history=list(history)) as afile,
+        atomic_write(asdf_path) as f,
+    ):
+        afile.write_to(f, all_array_storage="internal", all_array_compression="zlib")
     return asdf_path
 
 
