@@ -1,0 +1,173 @@
+"""The quality report: metrics in ``dkist-quality``'s format, its JSON and PDF.
+
+``dkist-quality`` (the DKIST data center's report library) renders a list of
+report metrics (``dkist_quality.report.ReportMetric``: name, description,
+statement, ``plot_data`` (``Plot2D``: series of [x values, y values]),
+``table_data``, ``warnings``) into a PDF with ``format_report``. We build that
+list from :class:`QualityMetrics` (:func:`report_metrics`) and let dkist-quality
+draw it: plots where a person would rather look than read (r0 over time for
+AO-locked frames, light level, noise, polarimetric noise and sensitivity), a
+table of frame counts, and the warnings (with the report's own warning summary).
+
+Two JSON files are written by :func:`write_quality_data`: the metrics themselves
+(our model) and the report metrics in dkist-quality's format (datetimes encoded
+with ``dkist_quality.json_encoder.DatetimeEncoder``), from which the PDF can be
+rebuilt without the frames.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from dkist_processing_core.catalog.quality.metrics import QualityMetrics
+from dkist_processing_core.framework.atomic import atomic_write
+
+__all__ = ["report_metrics", "write_quality_data", "write_quality_report"]
+
+
+def _t(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def _by_stokes(metrics: QualityMetrics, attribute: str) -> dict[str, list[list]]:
+    series: dict[str, list[list]] = {}
+    for f in sorted(metrics.frames, key=lambda f: f.time):
+        value = getattr(f, attribute)
+        if value is None:
+            continue
+        xs, ys = series.setdefault(f"Stokes {f.stokes}", [[], []])
+        xs.append(_t(f.time))
+        ys.append(value)
+    return series
+
+
+def report_metrics(metrics: QualityMetrics) -> list[dict]:
+    """The dataset's quality as a list of dkist-quality report metric dicts."""
+    out: list[dict] = []
+    times, r0 = metrics.fried_parameter_series()
+    if r0:
+        mean_r0 = sum(r0) / len(r0)
+        out.append(
+            {
+                "name": "Fried parameter",
+                "description": "The Fried parameter r0 measured by the wavefront sensor, "
+                "for frames taken with the adaptive optics loop locked.",
+                "statement": f"Average Fried parameter of {len(r0)} AO-locked times: "
+                f"{100 * mean_r0:.2f} cm",
+                "plot_data": {
+                    "xlabel": "Time",
+                    "ylabel": "Fried parameter (cm)",
+                    "ylabel_horizontal": False,
+                    "series_data": {"r0": [[_t(t) for t in times], [100 * v for v in r0]]},
+                },
+                "warnings": [w for w in metrics.warnings if "AO loop" in w] or None,
+            }
+        )
+    light = {
+        k: v for k, v in _by_stokes(metrics, "light_level").items() if k == "Stokes I"
+    } or _by_stokes(metrics, "mean")
+    out.append(
+        {
+            "name": "Light level",
+            "description": "The light level recorded during the observation (LIGHTLVL), "
+            "or the mean of Stokes I where it was not recorded.",
+            "plot_data": {
+                "xlabel": "Time",
+                "ylabel": "Light level (counts)",
+                "ylabel_horizontal": False,
+                "series_data": light,
+            },
+        }
+    )
+    out.append(
+        {
+            "name": "Noise",
+            "description": "Pixel-to-pixel noise of each frame: 1.4826 MAD of second "
+            "differences of neighbouring pixels divided by sqrt(6), insensitive to smooth "
+            "solar structure.",
+            "plot_data": {
+                "xlabel": "Time",
+                "ylabel": "Noise (counts)",
+                "ylabel_horizontal": False,
+                "series_name": "Stokes",
+                "series_data": _by_stokes(metrics, "noise"),
+            },
+        }
+    )
+    if metrics.polarimetric:
+        pol = sorted(metrics.polarimetric, key=lambda p: p.time)
+        for key, name, description in (
+            ("noise", "Polarimetric noise", "Noise of Q, U and V in units of the mean intensity."),
+            (
+                "sensitivity",
+                "Polarimetric sensitivity",
+                "Noise of Q, U and V relative to the largest intensity: the smallest "
+                "polarization fraction detectable at one sigma.",
+            ),
+        ):
+            series = {
+                x: [[_t(p.time) for p in pol], [getattr(p, key)[x] for p in pol]] for x in "QUV"
+            }
+            out.append(
+                {
+                    "name": name,
+                    "description": description,
+                    "plot_data": {
+                        "xlabel": "Time",
+                        "ylabel": f"{name.split()[1].capitalize()} (fraction of I)",
+                        "ylabel_horizontal": False,
+                        "series_name": "Stokes",
+                        "series_data": series,
+                    },
+                }
+            )
+    rows = [["Frames", "Count"], ["All", metrics.frame_count]]
+    rows += [[f"Stokes {k}", v] for k, v in sorted(metrics.frame_counts_by_stokes.items())]
+    rows += [["AO locked", metrics.ao_locked_count]]
+    out.append(
+        {
+            "name": "Frame counts",
+            "description": "The number of L1 frames in the dataset.",
+            "table_data": {"rows": rows, "header_row": True},
+            "warnings": [w for w in metrics.warnings if "AO loop" not in w] or None,
+        }
+    )
+    return out
+
+
+def write_quality_data(
+    metrics: QualityMetrics, folder: str | Path, *, stem: str | None = None
+) -> dict[str, Path]:
+    """Write ``<stem>_quality_data.json`` (metrics) and ``<stem>_quality_report_data.json``.
+
+    Returns the paths by kind (``quality_data``, ``quality_report_data``).
+    """
+    from dkist_quality.json_encoder import DatetimeEncoder
+
+    folder = Path(folder)
+    stem = stem or metrics.dataset_id
+    paths = {
+        "quality_data": folder / f"{stem}_quality_data.json",
+        "quality_report_data": folder / f"{stem}_quality_report_data.json",
+    }
+    with atomic_write(paths["quality_data"]) as f:
+        f.write(metrics.model_dump_json(indent=1).encode())
+    with atomic_write(paths["quality_report_data"]) as f:
+        f.write(json.dumps(report_metrics(metrics), cls=DatetimeEncoder, indent=1).encode())
+    return paths
+
+
+def write_quality_report(metrics: QualityMetrics, path: str | Path) -> Path:
+    """Render the PDF quality report with ``dkist_quality.report.format_report``."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; dkist-quality draws with pyplot
+    from dkist_quality.report import format_report
+
+    path = Path(path)
+    pdf = format_report(report_metrics(metrics), metrics.dataset_id)
+    with atomic_write(path) as f:
+        f.write(pdf)
+    return path

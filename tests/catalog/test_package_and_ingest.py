@@ -1,0 +1,107 @@
+import json
+import subprocess
+
+import pytest
+
+from dkist_processing_core.catalog.checksums import FrameIntegrityError
+from dkist_processing_core.catalog.ingest import ingest_dataset
+from dkist_processing_core.catalog.package import PackageExistsError, build_package, verify_package
+from tests.catalog.test_versions import BASE
+
+
+def test_ingest_builds_a_verifiable_package_once(l1_dataset, tmp_path):
+    root = tmp_path / "archive"
+    result = ingest_dataset(l1_dataset.folder, root, BASE)
+    assert result.created and result.version == ingest_dataset.__globals__["dataset_version"](BASE)
+    kinds = {o.kind for o in result.object_inventory}
+    assert {
+        "frame",
+        "asdf",
+        "quality_report",
+        "quality_data",
+        "movie",
+        "preview",
+        "parameter_values",
+        "documentation",
+    } <= kinds
+    assert sum(o.kind == "frame" for o in result.object_inventory) == 16
+    assert len(result.frame_inventory) == 16 and result.dataset_inventory.frame_count == 16
+    assert result.dataset_inventory.quality["aoLockedFrameCount"] == 12
+    check = verify_package(result.package_path)
+    assert check.ok and check.checked == len(result.object_inventory) + 1  # + manifest.json
+    # Recipients can use coreutils too.
+    out = subprocess.run(
+        ["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=result.package_path, capture_output=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    params = json.loads((result.package_path / "parameter_values.json").read_text())
+    assert params == BASE["parameter_values"] or sorted(p["id"] for p in params) == [1, 2]
+    # Same provenance again: same version, nothing rebuilt.
+    mtime = (result.package_path / "SHA256SUMS").stat().st_mtime_ns
+    again = ingest_dataset(l1_dataset.folder, root, BASE)
+    assert not again.created and again.version == result.version
+    assert (result.package_path / "SHA256SUMS").stat().st_mtime_ns == mtime
+    # Changed provenance: a new version beside the old one, which is kept.
+    newer = ingest_dataset(
+        l1_dataset.folder, root, dict(BASE, code_versions={"dkist-processing-core": "0.2"})
+    )
+    assert newer.created and newer.version != result.version
+    assert sorted(p.name for p in (root / "SIMDS").iterdir()) == sorted(
+        [result.version, newer.version]
+    )
+    assert verify_package(result.package_path).ok
+
+
+def test_verify_package_finds_tampering(l1_dataset, tmp_path):
+    pkg = build_package(
+        tmp_path,
+        dataset_id="SIMDS",
+        version="v1",
+        frame_paths=l1_dataset.frame_paths[:4],
+        write_asdf=False,
+    )
+    with pytest.raises(PackageExistsError):
+        build_package(
+            tmp_path, dataset_id="SIMDS", version="v1", frame_paths=l1_dataset.frame_paths[:4]
+        )
+    frame = pkg.path / l1_dataset.frame_paths[0].name
+    frame.write_bytes(frame.read_bytes()[:-1] + b"\x01")
+    (pkg.path / l1_dataset.frame_paths[1].name).unlink()
+    (pkg.path / "extra.txt").write_text("not listed")
+    check = verify_package(pkg.path)
+    assert not check.ok
+    assert check.mismatched == [frame.name]
+    assert check.missing == [l1_dataset.frame_paths[1].name]
+    assert check.unlisted == ["extra.txt"]
+
+
+def test_ingest_refuses_a_tampered_frame_and_stores_nothing(l1_copy, tmp_path):
+    bad = l1_copy[7]
+    data = bytearray(bad.read_bytes())
+    data[-50] ^= 0x10
+    bad.write_bytes(bytes(data))
+    root = tmp_path / "archive"
+    with pytest.raises(FrameIntegrityError) as e:
+        ingest_dataset(l1_copy[0].parent, root, BASE)
+    assert bad.name in str(e.value)
+    assert not root.exists() or not any(root.rglob("*"))
+
+
+def test_frames_of_another_dataset_are_refused(l1_copy, tmp_path):
+    root = tmp_path / "archive"
+    with pytest.raises(ValueError, match="DSETID"):
+        ingest_dataset(l1_copy, root, dict(BASE, dataset_id="OTHER"))
+    assert not root.exists() or not [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_failure_midway_leaves_no_partial_package(l1_dataset, tmp_path):
+    # A product named like a frame fails after the frames were staged: nothing may remain.
+    with pytest.raises(ValueError, match="already used"):
+        build_package(
+            tmp_path,
+            dataset_id="SIMDS",
+            version="v1",
+            frame_paths=l1_dataset.frame_paths,
+            products={"movie": l1_dataset.frame_paths[0]},
+        )
+    assert list((tmp_path / "SIMDS").iterdir()) == []

@@ -1,0 +1,102 @@
+import json
+
+import imageio.v2 as iio2
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from dkist_processing_core.catalog.movie import write_browse_movie
+from dkist_processing_core.catalog.quality import (
+    compute_quality_metrics,
+    estimate_noise,
+    write_quality_data,
+    write_quality_report,
+)
+from tests.catalog.conftest import pdf_page_count
+
+
+def test_noise_estimate_ignores_smooth_structure():
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:256, 0:256]
+    scene = 1000 + 100 * np.sin(2 * np.pi * x / 64) * np.cos(2 * np.pi * y / 64)
+    # MAD of 65k second differences: standard error ~1%; 3% covers it and the scene curvature.
+    assert estimate_noise(scene + rng.normal(0, 3.0, scene.shape)) == pytest.approx(3.0, rel=0.03)
+
+
+def test_quality_metrics_against_truth(l1_dataset):
+    t = l1_dataset.truth
+    m = compute_quality_metrics(l1_dataset.frame_paths, expected_frame_count=16)
+    assert m.frame_count == 16 and m.frame_counts_by_stokes == {"I": 4, "Q": 4, "U": 4, "V": 4}
+    # r0 only for AO-locked times, equal to the simulated series there.
+    times, r0 = m.fried_parameter_series()
+    locked = [r for r, lock in zip(t.fried_parameter_m, t.ao_locked) if lock]
+    assert r0 == pytest.approx(locked) and len(times) == sum(t.ao_locked) == 3
+    assert m.ao_locked_count == 12
+    assert any("AO loop open for 4 of 16" in w for w in m.warnings)
+    # Noise: 32x62 second differences per frame, MAD standard error ~3%; 12% tolerance
+    # covers that at 3 sigma plus the scene's curvature (<1%) and quantisation (<1%).
+    for f in m.frames:
+        assert f.noise == pytest.approx(t.noise_sigma, rel=0.12)
+    assert len(m.polarimetric) == 4
+    for p in m.polarimetric:
+        for x in "QUV":
+            assert p.noise[x] == pytest.approx(t.noise_sigma / t.intensity, rel=0.12)
+            assert p.sensitivity[x] == pytest.approx(t.noise_sigma / p.max_intensity, rel=0.12)
+
+
+def test_quality_report_pdf_and_data(l1_dataset, tmp_path):
+    m = compute_quality_metrics(l1_dataset.frame_paths, expected_frame_count=20)
+    pdf = write_quality_report(m, tmp_path / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    pages = pdf_page_count(pdf)
+    # Title + contents + warnings page, and one per plot metric (r0, light, noise,
+    # pol noise, pol sensitivity) at most; the frame-count table shares a page.
+    assert 3 <= pages <= 9
+    assert b"Fried parameter" in pdf or b"Fried" in pdf
+    paths = write_quality_data(m, tmp_path)
+    data = json.loads(paths["quality_data"].read_text())
+    assert data["frame_count"] == 16 and any(
+        "16 frames in the dataset, 20 expected" in w for w in data["warnings"]
+    )
+    report = json.loads(paths["quality_report_data"].read_text())
+    names = [r["name"] for r in report]
+    assert names == [
+        "Fried parameter",
+        "Light level",
+        "Noise",
+        "Polarimetric noise",
+        "Polarimetric sensitivity",
+        "Frame counts",
+    ]
+    # The r0 plot has exactly the AO-locked points (3 times), in cm.
+    series = report[0]["plot_data"]["series_data"]["r0"]
+    assert len(series[0]) == 3 and series[1][0] == pytest.approx(
+        100 * l1_dataset.truth.fried_parameter_m[0]
+    )
+
+
+def test_browse_movie_content(l1_dataset, tmp_path):
+    movie = write_browse_movie(
+        l1_dataset.frame_paths, tmp_path / "m.mp4", tmp_path / "p.png", min_panel_height=128
+    )
+    # 32x64 frames enlarged 4x to 128x256; four panels with 4-px gaps: 1036 -> 1040 wide.
+    assert (movie.width, movie.height, movie.frame_count) == (1040, 128, 4)
+    reader = iio2.get_reader(movie.movie_path, "ffmpeg")
+    frames = [f for f in reader]
+    assert reader.get_meta_data()["codec"] == "h264"
+    assert len(frames) == 4 and all(f.shape == (128, 1040, 3) for f in frames)
+    # First movie frame, Stokes I panel: the frame's data on the movie's grey scale.
+    with fits.open(l1_dataset.frame_paths[0]) as hdul:
+        image = hdul[1].data[0]
+    grey = frames[0][:, :256, 0].astype(float)
+    expected = np.repeat(np.repeat(image[::-1], 4, 0), 4, 1)
+    # Linear relation between pixel values and grey levels (H.264 is lossy: r > 0.95).
+    assert np.corrcoef(grey.ravel(), expected.ravel())[0, 1] > 0.95
+    # Q panel (second) carries the Q frame (file index 4 = Stokes Q of measurement 0).
+    with fits.open(l1_dataset.frame_paths[4]) as hdul:
+        assert hdul[1].header["STOKES"] == "Q"
+        q = np.repeat(np.repeat(hdul[1].data[0][::-1], 4, 0), 4, 1)
+    assert np.corrcoef(frames[0][:, 260:516, 0].astype(float).ravel(), q.ravel())[0, 1] > 0.95
+    preview = iio.imread(movie.preview_path)
+    assert preview.shape == (128, 1040, 3)
