@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from dkist_processing_core.calibration.movie.algorithm import write_browse_movie
 from dkist_processing_core.catalog.checksums import verify_frames
-from dkist_processing_core.catalog.movie import write_browse_movie
 
 MEASURED_CHECKSUM_GBPS = 2.5
 MEASURED_MOVIE_FPS = 100 / 1.2

@@ -26,6 +26,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from dkist_processing_core.calibration.movie.algorithm import write_browse_movie
+from dkist_processing_core.calibration.quality import (
+    compute_quality_metrics,
+    write_quality_data,
+    write_quality_report,
+)
 from dkist_processing_core.catalog.checksums import verify_frames
 from dkist_processing_core.catalog.inventory import (
     DatasetInventory,
@@ -35,17 +41,11 @@ from dkist_processing_core.catalog.inventory import (
     frame_inventory,
     read_frame_header,
 )
-from dkist_processing_core.catalog.movie import write_browse_movie
 from dkist_processing_core.catalog.package import (
     PackageExistsError,
     build_package,
     package_path,
     read_package,
-)
-from dkist_processing_core.catalog.quality import (
-    compute_quality_metrics,
-    write_quality_data,
-    write_quality_report,
 )
 from dkist_processing_core.catalog.versions import Provenance, dataset_version
 

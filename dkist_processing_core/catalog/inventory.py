@@ -216,7 +216,7 @@ def dataset_inventory(
     from dkist_inventory.inventory import extract_inventory
     from dkist_inventory.transforms import TransformBuilder
 
-    from dkist_processing_core.catalog._spectral_fix import correct_spectral_reference
+    from dkist_processing_core.calibration.asdf._spectral_fix import correct_spectral_reference
 
     paths = [Path(p) for p in paths]
     if not paths:

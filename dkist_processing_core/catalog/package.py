@@ -129,7 +129,7 @@ def build_package(
     inventory record to embed in the ASDF (dkist-inventory's key names).
     Raises :class:`PackageExistsError` if this version is already packaged.
     """
-    from dkist_processing_core.catalog.asdf import write_dataset_asdf
+    from dkist_processing_core.calibration.asdf.algorithm import write_dataset_asdf
 
     final = package_path(root, dataset_id, version)
     if final.exists():

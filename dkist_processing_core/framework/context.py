@@ -67,6 +67,8 @@ class RunContext:
     workflow_name: str
     workflow_version: str
     task_order: list[str]
+    instrument: str | None = None
+    declared_parameters: tuple[str, ...] = ()  # every parameter the workflow's tasks declare
     parameters: ParameterValues = field(init=False)
 
     def __post_init__(self) -> None:

@@ -61,3 +61,12 @@ def workflow_source_url(instrument: str, version: str) -> str:
 
 def library_source_url(version: str) -> str:
     return f"{source_base_url()}/tree/v{version}"
+
+
+def header_spec_url() -> str:
+    """The documentation of the Level 1 header keywords (SPEC-0214) of the version in use."""
+    from dkist_fits_specifications import __version__ as spec_version
+
+    return (
+        f"https://docs.dkist.nso.edu/projects/data-products/en/v{spec_version}/specs/spec-214.html"
+    )

@@ -295,6 +295,16 @@ class Scratch:
                     p.unlink()
         return len(paths)
 
+    def remove(self, path: Path | str) -> None:
+        """Remove a file from the index, and from disk when it lies inside the scratch."""
+        file_id = self._require_indexed(path)
+        with self._transaction() as db:
+            db.execute("DELETE FROM tags WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        path = Path(path).resolve()
+        if path.is_relative_to(self.root):
+            path.unlink(missing_ok=True)
+
     def __len__(self) -> int:
         return self._db().execute("SELECT count(*) FROM files").fetchone()[0]
 

@@ -94,6 +94,11 @@ class Workflow:
         raise KeyError(f"workflow {self.name!r} has no task {name!r}; it has {self.task_names}")
 
     @property
+    def declared_parameters(self) -> tuple[str, ...]:
+        """Every parameter a task of this workflow declares, sorted."""
+        return tuple(sorted({p for n in self._nodes for p in n.task.parameters}))
+
+    @property
     def task_names(self) -> list[str]:
         return [n.name for n in self._nodes]
 

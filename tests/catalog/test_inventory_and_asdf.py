@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from dkist_processing_core.catalog.asdf import check_dataset_asdf, write_dataset_asdf
+from dkist_processing_core.calibration.asdf.algorithm import check_dataset_asdf, write_dataset_asdf
 from dkist_processing_core.catalog.inventory import dataset_inventory, frame_inventory
 
 
@@ -68,7 +68,7 @@ def test_dataset_asdf_check_detects_wrong_wcs(l1_copy):
     # Shift one frame's pointing after the ASDF was written: the check must see it.
     with fits.open(l1_copy[0], mode="update") as hdul:
         hdul[1].header["CRVAL1"] += 1.0 / 3600  # one arcsec
-    from dkist_processing_core.catalog.asdf import DatasetAsdfError
+    from dkist_processing_core.calibration.asdf.algorithm import DatasetAsdfError
 
     with pytest.raises(DatasetAsdfError, match="helioprojective"):
         check_dataset_asdf(asdf_path)

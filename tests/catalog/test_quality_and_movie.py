@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from dkist_processing_core.catalog.movie import write_browse_movie
-from dkist_processing_core.catalog.quality import (
+from dkist_processing_core.calibration.movie.algorithm import write_browse_movie
+from dkist_processing_core.calibration.quality import (
     compute_quality_metrics,
     estimate_noise,
     write_quality_data,
     write_quality_report,
 )
-from tests.catalog.conftest import pdf_page_count
+
+from .conftest import pdf_page_count
 
 
 def test_noise_estimate_ignores_smooth_structure():

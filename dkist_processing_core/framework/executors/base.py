@@ -80,6 +80,8 @@ def execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None = None
             workflow_name=workflow.name,
             workflow_version=workflow.version,
             task_order=workflow.task_order,
+            instrument=workflow.instrument,
+            declared_parameters=workflow.declared_parameters,
         )
         start = time.perf_counter()
         logger.info("started")

@@ -21,7 +21,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from dkist_processing_core.catalog.quality.metrics import QualityMetrics
+from dkist_processing_core.calibration.quality.metrics import QualityMetrics
 from dkist_processing_core.framework.atomic import atomic_write
 
 __all__ = ["report_metrics", "write_quality_data", "write_quality_report"]

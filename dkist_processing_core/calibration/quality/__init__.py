@@ -5,14 +5,14 @@ time) and returns :class:`QualityMetrics`; :func:`write_quality_data` writes the
 as JSON and :func:`write_quality_report` renders the PDF with ``dkist-quality``.
 """
 
-from dkist_processing_core.catalog.quality.metrics import (
+from dkist_processing_core.calibration.quality.metrics import (
     FrameQuality,
     PolarimetricQuality,
     QualityMetrics,
     compute_quality_metrics,
     estimate_noise,
 )
-from dkist_processing_core.catalog.quality.report import (
+from dkist_processing_core.calibration.quality.report import (
     report_metrics,
     write_quality_data,
     write_quality_report,

@@ -71,7 +71,7 @@ def write_dataset_asdf(
     """
     from dkist_inventory.asdf_generator import asdf_tree_from_filenames, make_asdf_file_object
 
-    from dkist_processing_core.catalog._spectral_fix import correct_gwcs
+    from dkist_processing_core.calibration.asdf._spectral_fix import correct_gwcs
     from dkist_processing_core.catalog.inventory import dataset_inventory, find_image_hdu
 
     asdf_path = Path(asdf_path)

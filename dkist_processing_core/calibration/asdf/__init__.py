@@ -1,0 +1,1 @@
+"""The dataset ASDF file (asdf + gwcs through dkist-inventory)."""

@@ -1,0 +1,183 @@
+"""The task that writes Level 1 frames: SPEC-0214 headers with provenance, compressed FITS."""
+
+from __future__ import annotations
+
+import multiprocessing
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ... import __version__ as library_version
+from ...framework import Task
+from ...framework.links import header_spec_url, workflow_doc_url, workflow_source_url
+from .. import tags as t
+from .header import L1Provenance, build_l1_header, l1_filename
+from .writer import write_l1_frame, write_l1_frames_parallel
+
+# Packages whose versions are recorded in every L1 frame's provenance.
+RECORDED_PACKAGES = (
+    "numpy",
+    "scipy",
+    "astropy",
+    "numba",
+    "dkist-fits-specifications",
+    "dkist-header-validator",
+)
+
+
+def package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def l1_provenance(task: Task) -> L1Provenance:
+    """The provenance of a run's L1 frames, from the run context.
+
+    Ids the data center assigns (recipe, recipe instance, input dataset, dataset,
+    product) come from the run spec's ``provenance``; a run outside the data center
+    (a notebook) records 0 for the ids it does not have and a dataset id made from
+    its recipe run id.
+    """
+    context = task.context
+    given = context.provenance
+    instrument = context.instrument or "unknown"
+    instrument_package = given.get("instrument_package", f"dkist-processing-{instrument}")
+    dataset_id = given.get("dataset_id") or f"D{context.recipe_run_id:07d}"
+    input_dataset_id = int(
+        given.get("input_dataset_id", context.input_dataset.get("input_dataset_id", 0))
+    )
+    used = {
+        p.name: {"id": p.id, "value": p.value}
+        for p in context.spec.parameters
+        if p.name in context.declared_parameters
+    }
+    versions = {name: package_version(name) for name in RECORDED_PACKAGES}
+    versions["dkist-processing-core"] = library_version
+    versions[instrument_package] = package_version(instrument_package)
+    return L1Provenance(
+        recipe_run_id=context.recipe_run_id,
+        recipe_id=int(given.get("recipe_id", 0)),
+        recipe_instance_id=int(given.get("recipe_instance_id", 0)),
+        input_dataset_observe_id=input_dataset_id,
+        input_dataset_calibration_id=input_dataset_id,
+        input_dataset_parameters_id=input_dataset_id,
+        workflow_name=context.workflow_name,
+        workflow_version=context.workflow_version,
+        calibration_version=context.workflow_version,
+        library_versions=versions,
+        manual_processing=bool(given.get("manual_processing", False)),
+        dataset_id=dataset_id,
+        product_id=given.get("product_id") or f"L1-{dataset_id}",
+        parameter_values=used,
+        task_order=list(context.task_order),
+        info_url=workflow_doc_url(instrument, context.workflow_name, context.workflow_version),
+        head_url=header_spec_url(),
+        cal_url=workflow_source_url(instrument, context.workflow_version),
+    )
+
+
+class WriteL1Frames(Task):
+    r"""Write every calibrated frame as a Level 1 FITS file with a SPEC-0214 header.
+
+    Algorithm
+    ---------
+    For each calibrated frame the SPEC-0214 header is built from the frame's raw
+    SPEC-0122 header (translated keyword by keyword), what calibration knows of the
+    frame (its place in the dataset, its Stokes parameter, its WCS), statistics of
+    the data (minimum, maximum, mean, median, RMS, percentiles), and the run's
+    provenance:
+
+    - the recipe run, recipe, recipe instance and input dataset ids (``RRUNID``,
+      ``RECIPEID``, ``RINSTID``, ``IDSOBSID``, ``IDSCALID``, ``IDSPARID``);
+    - the workflow name and version (``WKFLNAME``, ``WKFLVERS``, ``CALVERS``), its
+      task order, the parameter values (ids and values) its tasks use, and the
+      versions of the libraries and instrument package (FITS ``HISTORY`` records);
+    - links to the documentation page and to the source code of this exact workflow
+      version (``INFO_URL``, ``CAL_URL``) and to the header specification (``HEAD_URL``);
+    - the Fried parameter :math:`r_0` and the AO lock state of the raw frame
+      (``ATMOS_R0``, ``AO_LOCK``), where the raw frame had them.
+
+    The header must pass ``dkist-header-validator``'s SPEC-0214 validation. The data
+    are written as float32, tile-compressed (``RICE_1``) with subtractive-dither
+    quantisation to ``l1_quantize_level`` levels per noise standard deviation
+    :math:`\sigma` of each tile: the stored value differs from the calibrated one by at
+    most half a quantisation step :math:`\sigma/(2q)`. ``CHECKSUM`` and ``DATASUM``
+    are set on every HDU. Each file is written atomically (beside, then renamed).
+
+    Inputs
+    ------
+    Frames tagged ``CALIBRATED`` (float32, with the header of their first raw frame).
+
+    Outputs
+    -------
+    One L1 FITS file per calibrated frame, tagged ``OUTPUT``, ``L1`` and the calibrated
+    frame's selectors (``STEP_<n>``, ``STOKES_<s>``, ``WAVELENGTH_<nm>``).
+
+    Parameters
+    ----------
+    l1_quantize_level
+        Quantisation levels :math:`q` per noise standard deviation of a tile.
+    """
+
+    reads = ((t.CALIBRATED,),)
+    writes = ((t.OUTPUT, t.L1),)
+    parameters = ("l1_quantize_level",)
+
+    def describe_frames(self, frames: list[tuple[Path, fits.Header, np.ndarray, set[str]]]):
+        """The instrument's description of each calibrated frame (``L1FrameDescription``).
+
+        ``frames`` are ``(path, header, data, tags)`` of one group (see :meth:`groups`).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must describe its frames")
+
+    def groups(self) -> list[list[Path]]:
+        """Calibrated frames described together (e.g. the four Stokes frames of a step)."""
+        return [[p] for p in self.scratch.find(t.CALIBRATED)]
+
+    def run(self) -> None:
+        provenance = l1_provenance(self)
+        quantize = float(self.parameter("l1_quantize_level"))
+        processes = int(self.configuration.get("l1_write_processes", 1))
+        if multiprocessing.current_process().daemon:
+            processes = 1  # an engine's worker process may not start processes of its own
+        jobs = []
+        for group in self.progress(self.groups(), description="L1 headers"):
+            frames = []
+            for path in group:
+                data, header = self.scratch.read_fits(path)
+                frames.append((path, header, data, self.scratch.tags_of(path)))
+            for (path, header, data, tags), description in zip(
+                frames, self.describe_frames(frames)
+            ):
+                l1_header = build_l1_header(header, data, provenance, description, source=str(path))
+                name = l1_filename(l1_header, description.stokes, provenance.dataset_id)
+                target = self.scratch.path_for(name)
+                keep = sorted(x for x in tags if x.startswith(("STEP_", "STOKES_", "WAVELENGTH_")))
+                jobs.append((path, data, l1_header, target, keep))
+        if processes > 1 and len(jobs) > 1:
+            self._write_parallel(jobs, quantize, processes)
+        else:
+            for i, (_, data, header, target, keep) in enumerate(
+                self.progress(jobs, description="L1 frames")
+            ):
+                write_l1_frame(
+                    target, data, header, quantize_level=quantize, dither_seed=1 + i % 10000
+                )
+                self.scratch.add(target, [t.OUTPUT, t.L1, *keep])
+        self.logger.info("wrote %d L1 frames of dataset %s", len(jobs), provenance.dataset_id)
+
+    def _write_parallel(self, jobs, quantize: float, processes: int) -> None:
+        # Worker processes read each array from a .npy file; only paths and header text cross.
+        arrays = []
+        for i, (_, data, header, target, _) in enumerate(jobs):
+            array_path = self.scratch.write_array(data, ["L1_WRITE_BUFFER"], f"buffer/{i:06d}")
+            arrays.append((array_path, header, target))
+        write_l1_frames_parallel(arrays, processes=processes, quantize_level=quantize)
+        for _, _, _, target, keep in jobs:
+            self.scratch.add(target, [t.OUTPUT, t.L1, *keep])
+        for array_path, _, _ in arrays:
+            self.scratch.remove(array_path)

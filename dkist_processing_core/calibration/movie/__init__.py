@@ -1,0 +1,1 @@
+"""The browse movie of a dataset."""

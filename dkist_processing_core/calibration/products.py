@@ -1,0 +1,83 @@
+"""Reading and writing calibration products in a run's scratch, shared by the tasks.
+
+Intermediate products (darks, gains, shifts, demodulation matrices) are written
+as uncompressed float32 FITS or ``.npy`` with tags that say what they are; the
+functions here find them again with errors that say what is missing and why it
+is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..framework import Scratch
+from . import tags as t
+from .input.frames import InputFrameError, read_raw_frame
+
+
+class MissingCalibrationError(LookupError):
+    """A calibration product a task needs is not in the run (e.g. no dark for an exposure time)."""
+
+
+def raw_frames(
+    scratch: Scratch, *query: str, shape: tuple[int, int] | None = None
+) -> Callable[[], Iterator[np.ndarray]]:
+    """A re-iterable stream of the raw frames carrying ``query``: one frame in memory at a time."""
+    paths = scratch.find(t.INPUT, *query)
+    if not paths:
+        raise MissingCalibrationError(f"no input frames tagged {sorted(query)}")
+
+    def stream() -> Iterator[np.ndarray]:
+        for p in paths:
+            yield read_raw_frame(p, shape)[1]
+
+    return stream
+
+
+def frame_shape(scratch: Scratch) -> tuple[int, int]:
+    """The frame shape every raw frame of the run has (checked when the input was parsed)."""
+    summary = scratch.read_json(scratch.find_one(t.INPUT_SUMMARY))
+    return tuple(summary["frame_shape"])
+
+
+def write_array_product(scratch: Scratch, array: np.ndarray, tags: list[str], name: str) -> Path:
+    return scratch.write_fits(np.asarray(array, dtype=np.float32), tags, name)
+
+
+def read_array_product(scratch: Scratch, *query: str, needed_by: str = "") -> np.ndarray:
+    found = scratch.find(t.INTERMEDIATE, *query)
+    if len(found) != 1:
+        why = f" (needed by {needed_by})" if needed_by else ""
+        raise MissingCalibrationError(
+            f"expected one calibration product tagged {sorted(query)}{why}, found {len(found)}"
+        )
+    data, _ = scratch.read_fits(found[0])
+    return data
+
+
+def dark_for(scratch: Scratch, exposure_time_ms: float, needed_by: str) -> np.ndarray:
+    """The dark of an exposure time; the error lists the exposure times that have darks."""
+    found = scratch.find(t.INTERMEDIATE, t.task(t.DARK), t.exposure_time(exposure_time_ms))
+    if not found:
+        available = scratch.values_of("EXP_TIME_", t.INTERMEDIATE, t.task(t.DARK))
+        raise MissingCalibrationError(
+            f"no dark for exposure time {exposure_time_ms:g} ms, needed by {needed_by}; "
+            f"darks exist for {', '.join(available) or 'no'} ms"
+        )
+    return scratch.read_fits(found[0])[0]
+
+
+def exposure_times(scratch: Scratch, *query: str) -> list[float]:
+    return sorted(float(v) for v in scratch.values_of("EXP_TIME_", t.INPUT, *query))
+
+
+def single_exposure_time(scratch: Scratch, kind: str) -> float:
+    times = exposure_times(scratch, t.task(kind))
+    if len(times) != 1:
+        raise InputFrameError(
+            f"{kind} frames must share one exposure time to be combined; found {times} ms"
+        )
+    return times[0]
