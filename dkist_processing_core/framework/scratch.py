@@ -386,6 +386,8 @@ class Scratch:
     def read_fits(path: Path | str, hdu: int | None = None):
         """Read ``(data, header)`` of a FITS file (the first HDU with data unless ``hdu``).
 
+        The data are a native-byte-order copy, independent of the file.
+
         A truncated or unreadable file raises :class:`ScratchError` naming the file.
         """
         from astropy.io import fits
@@ -395,7 +397,8 @@ class Scratch:
                 if hdu is None:
                     hdu = next((i for i, h in enumerate(hdul) if h.data is not None), 0)
                 h = hdul[hdu]
-                data = None if h.data is None else np.array(h.data)
+                # FITS is big-endian; hand out native byte order (numba and speed need it).
+                data = None if h.data is None else h.data.astype(h.data.dtype.newbyteorder("="))
                 return data, h.header.copy()
         except (OSError, ValueError, IndexError, TypeError) as e:
             raise ScratchError(f"cannot read FITS file {path}: {e}") from e

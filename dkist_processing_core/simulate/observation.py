@@ -158,6 +158,25 @@ class SimulatedObservation:
     def path_of(self, record: FrameRecord) -> Path:
         return self.root / record.path
 
+    def frame_id(self, record: FrameRecord) -> str:
+        """A frame's id as the data center counts it: unique within the summit's archive."""
+        return f"{record.op_run_id}/{Path(record.path).stem}"
+
+    def input_dataset_document(self, input_dataset_id: int = 0) -> dict[str, Any]:
+        """The input dataset of all the observation's frames, as the data center exports it."""
+        return {
+            "input_dataset_id": input_dataset_id,
+            "frames": [
+                {
+                    "frame_id": self.frame_id(r),
+                    "op_run_id": r.op_run_id,
+                    "frame_kind": self.op_runs[r.op_run_id],
+                    "path": str(self.path_of(r)),
+                }
+                for r in self.frames
+            ],
+        }
+
     def manifest_document(self) -> dict[str, Any]:
         return {
             "instrument": self.instrument,

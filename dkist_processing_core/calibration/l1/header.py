@@ -220,7 +220,7 @@ def array_statistics(data: np.ndarray) -> dict[str, float]:
     90, 95, 98, 99. SPEC-0214 does not ask for exact order statistics and a full sort of a
     4096x4096 frame would cost more than writing it.
     """
-    flat = np.ascontiguousarray(data).reshape(-1)
+    flat = np.ascontiguousarray(data, dtype=np.dtype(data.dtype).newbyteorder("=")).reshape(-1)
     n, lo, hi, mean, rms, skew, kurt = _moments(flat)
     if n == 0:
         raise L1HeaderError("the calibrated array has no finite pixel; statistics are undefined")

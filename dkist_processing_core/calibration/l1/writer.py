@@ -432,8 +432,9 @@ def compress_frame(
     replaced. ``dither_seed`` is ``ZDITHER0`` (1..10000).
     """
     t0 = time.perf_counter()
-    if data.dtype != np.float32:
+    if data.dtype.newbyteorder("=") != np.float32:
         raise TypeError(f"L1 frames are float32; got {data.dtype}")
+    data = data.astype(np.float32, copy=False)  # native byte order for the kernels
     if data.ndim > 2 and any(n != 1 for n in data.shape[:-2]):
         raise ValueError(
             f"only a 2-D image (plus length-1 leading axes) is supported, got {data.shape}"

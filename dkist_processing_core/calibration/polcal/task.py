@@ -53,7 +53,7 @@ class PolarimetricCalibration(Task):
     -------
     The per-bin demodulation matrices ``(n_bins_y, n_bins_x, 4, n_mod)``, tagged
     ``INTERMEDIATE``, ``TASK_DEMODULATION``, and a JSON fit summary (residuals,
-    efficiencies) with the same tags plus ``QUALITY``.
+    efficiencies) tagged ``QUALITY``, ``TASK_POLCAL``.
 
     Parameters
     ----------
@@ -68,7 +68,7 @@ class PolarimetricCalibration(Task):
         (t.INTERMEDIATE, t.task(t.DARK)),
         (t.INTERMEDIATE, t.task(t.GAIN)),
     )
-    writes = ((t.INTERMEDIATE, t.task(t.DEMODULATION)),)
+    writes = ((t.INTERMEDIATE, t.task(t.DEMODULATION)), (t.QUALITY, t.task(t.POLCAL)))
     parameters = ("polcal_retarder_retardance_deg", "polcal_spatial_bins")
 
     def run(self) -> None:
@@ -110,7 +110,7 @@ class PolarimetricCalibration(Task):
                 "residual_rms_max": float(np.max(fit.residual_rms)),
                 "efficiency_mean": np.mean(fit.efficiency, axis=(0, 1)).tolist(),
             },
-            [*query, t.QUALITY],
+            [t.QUALITY, t.task(t.POLCAL)],
             "polcal_fit",
         )
         self.logger.info(

@@ -1,0 +1,22 @@
+"""A slit spectropolarimeter modelled on ViSP (the Visible Spectro-Polarimeter).
+
+Registered with dkist-processing-core through the ``dkist_processing_core.instruments``
+entry point (see this package's ``setup.cfg``), exactly as an instrument package
+from elsewhere would be.
+"""
+
+__version__ = "1.0.0"
+
+from dkist_processing_core.framework import Instrument
+
+from .workflows import DEFAULT_PARAMETER_VALUES, l1_calibration
+
+INSTRUMENT = Instrument(
+    name="visp",
+    version=__version__,
+    workflows=[l1_calibration()],
+    description=__doc__.splitlines()[0],
+    package="dkist-processing-visp",
+)
+
+__all__ = ["DEFAULT_PARAMETER_VALUES", "INSTRUMENT", "l1_calibration"]

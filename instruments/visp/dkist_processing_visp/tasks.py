@@ -1,0 +1,115 @@
+"""ViSP's own tasks: what its headers say about a frame, and how its L1 frames are described."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from dkist_processing_core.calibration import keywords as kw
+from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.calibration.input.frames import keyword
+from dkist_processing_core.calibration.input.task import ParseInputData
+from dkist_processing_core.calibration.l1.header import DatasetAxis, L1FrameDescription
+from dkist_processing_core.calibration.l1.task import WriteL1Frames
+from dkist_processing_core.calibration.quality.metrics import estimate_noise
+
+STOKES = ("I", "Q", "U", "V")
+
+
+class VispParseInputData(ParseInputData):
+    """Index ViSP raw frames: the shared parsing plus modulator state and scan step.
+
+    Algorithm
+    ---------
+    The shared input parsing (see :class:`~dkist_processing_core.calibration.input.task.ParseInputData`),
+    plus ViSP's selectors: the modulator state ``VISP_011`` (1-based) of gain, polcal
+    and observe frames, and the scan step ``VISP_020`` (0-based) of observe frames.
+
+    Inputs
+    ------
+    The input dataset's raw ViSP frames.
+
+    Outputs
+    -------
+    The frames indexed as by the shared parsing, plus ``MODSTATE_<m>`` and ``STEP_<n>``.
+
+    Parameters
+    ----------
+    None.
+    """
+
+    def instrument_tags(self, header: fits.Header, path: Path, kind: str) -> list[str]:
+        tags = []
+        if kind in (t.POLCAL, t.OBSERVE, t.LAMP_GAIN, t.SOLAR_GAIN):
+            tags.append(t.modulator_state(keyword(header, kw.VISP_CURRENT_STATE, path, int)))
+        if kind == t.OBSERVE:
+            tags.append(t.spatial_step(keyword(header, kw.VISP_CURRENT_STEP, path, int)))
+        return tags
+
+
+class VispWriteL1Frames(WriteL1Frames):
+    r"""Write ViSP Level 1 frames: one per scan step and Stokes parameter.
+
+    Algorithm
+    ---------
+    The shared L1 writing (see :class:`~dkist_processing_core.calibration.l1.task.WriteL1Frames`).
+    A ViSP dataset has four axes: wavelength and position along the slit (the
+    array), scan step (helioprojective longitude) and Stokes parameter. Each step's
+    polarimetric noise is the largest robust noise of :math:`Q/I`, :math:`U/I` and
+    :math:`V/I` relative to the mean intensity (``POL_NOIS``), and its sensitivity
+    the same noise relative to the largest intensity (``POL_SENS``).
+
+    Inputs
+    ------
+    Frames tagged ``CALIBRATED``, ``STEP_<n>``, ``STOKES_<s>``.
+
+    Outputs
+    -------
+    L1 frames as by the shared L1 writing.
+
+    Parameters
+    ----------
+    l1_quantize_level
+        As for the shared L1 writing.
+    """
+
+    def groups(self) -> list[list[Path]]:
+        steps = sorted(int(s) for s in self.scratch.values_of("STEP_", t.CALIBRATED))
+        return [
+            [self.scratch.find_one(t.CALIBRATED, t.spatial_step(step), t.stokes(s)) for s in STOKES]
+            for step in steps
+        ]
+
+    def describe_frames(self, frames):
+        n_steps = len(self.scratch.values_of("STEP_", t.CALIBRATED))
+        data = {next(x[7:] for x in tags if x.startswith("STOKES_")): d for _, _, d, tags in frames}
+        intensity = data["I"][0].astype(np.float64)
+        noise = max(estimate_noise(data[s][0] / intensity) for s in "QUV")
+        sensitivity = noise * float(np.mean(intensity)) / float(np.max(intensity))
+        ny, nx = intensity.shape
+        axes = [
+            DatasetAxis(physical_type="SPECTRAL", pixel_name="dispersion axis",
+                        world_name="wavelength", unit="nm", length=nx),
+            DatasetAxis(physical_type="SPATIAL", pixel_name="spatial along slit",
+                        world_name="helioprojective latitude", unit="arcsec", length=ny),
+            DatasetAxis(physical_type="SPATIAL", pixel_name="raster scan step number",
+                        world_name="helioprojective longitude", unit="arcsec", length=n_steps),
+            DatasetAxis(physical_type="STOKES", pixel_name="polarization state",
+                        world_name="stokes", unit="", length=4),
+        ]  # fmt: skip
+        out = []
+        for _, _, _, tags in frames:
+            step = int(next(x[5:] for x in tags if x.startswith("STEP_")))
+            stokes = next(x[7:] for x in tags if x.startswith("STOKES_"))
+            out.append(
+                L1FrameDescription(
+                    dataset_axes=axes,
+                    dataset_index=[step, STOKES.index(stokes)],
+                    stokes=stokes,
+                    polarimetric_noise=noise,
+                    polarimetric_sensitivity=sensitivity,
+                )
+            )
+        return out
