@@ -47,6 +47,11 @@ def spatial_step(step: int) -> str:
     return f"STEP_{int(step)}"
 
 
+def repeat(k: int) -> str:
+    """The k-th frame of a burst at one position (e.g. an imager's frames per mosaic tile)."""
+    return f"REPEAT_{int(k)}"
+
+
 def wavelength(nm: float) -> str:
     return f"WAVELENGTH_{float(nm):g}"
 

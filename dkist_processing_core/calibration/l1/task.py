@@ -115,7 +115,7 @@ class WriteL1Frames(Task):
     Outputs
     -------
     One L1 FITS file per calibrated frame, tagged ``OUTPUT``, ``L1`` and the calibrated
-    frame's selectors (``STEP_<n>``, ``STOKES_<s>``, ``WAVELENGTH_<nm>``).
+    frame's selectors (``STEP_<n>``, ``STOKES_<s>``, ``WAVELENGTH_<nm>``, ``REPEAT_<k>``).
 
     Parameters
     ----------
@@ -156,7 +156,9 @@ class WriteL1Frames(Task):
                 l1_header = build_l1_header(header, data, provenance, description, source=str(path))
                 name = l1_filename(l1_header, description.stokes, provenance.dataset_id)
                 target = self.scratch.path_for(name)
-                keep = sorted(x for x in tags if x.startswith(("STEP_", "STOKES_", "WAVELENGTH_")))
+                keep = sorted(
+                    x for x in tags if x.startswith(("STEP_", "STOKES_", "WAVELENGTH_", "REPEAT_"))
+                )
                 jobs.append((path, data, l1_header, target, keep))
         if processes > 1 and len(jobs) > 1:
             self._write_parallel(jobs, quantize, processes)

@@ -122,13 +122,13 @@ class ImagerScienceCalibration(Task):
 
     Inputs
     ------
-    Raw frames tagged ``INPUT``, ``TASK_OBSERVE``, ``STEP_<tile>``, ``WAVELENGTH_<nm>``;
-    the master darks; the gains per wavelength.
+    Raw frames tagged ``INPUT``, ``TASK_OBSERVE``, ``STEP_<tile>``, ``WAVELENGTH_<nm>``,
+    ``REPEAT_<k>``; the master darks; the gains per wavelength.
 
     Outputs
     -------
     One float32 frame per raw frame, tagged ``CALIBRATED``, ``STOKES_I``, ``STEP_<tile>``,
-    ``WAVELENGTH_<nm>``, with its raw header.
+    ``WAVELENGTH_<nm>``, ``REPEAT_<k>``, with its raw header.
 
     Parameters
     ----------
@@ -156,5 +156,5 @@ class ImagerScienceCalibration(Task):
                 darks[exposure] = dark_for(scratch, float(exposure[9:]), str(path))
             header, raw = read_raw_frame(path, shape)
             calibrated = dark_gain_correct(raw, darks[exposure], inverse_gains[wl])
-            keep = [x for x in tags if x.startswith(("STEP_", "WAVELENGTH_"))]
+            keep = [x for x in tags if x.startswith(("STEP_", "WAVELENGTH_", "REPEAT_"))]
             write_calibrated(self, calibrated, header, [*keep, t.stokes("I")], f"frame{i:06d}")

@@ -21,8 +21,9 @@ class VbiParseInputData(ParseInputData):
     Algorithm
     ---------
     The shared input parsing (see :class:`~dkist_processing_core.calibration.input.task.ParseInputData`),
-    plus VBI's selectors: the mosaic tile ``VBI__004`` (1-based) of observe frames and
-    the wavelength ``WAVELNTH`` (nm, one filter each) of gain and observe frames.
+    plus VBI's selectors: the mosaic tile ``VBI__004`` (1-based) and the frame number
+    within the tile's burst ``VBI__008`` (1-based) of observe frames, and the wavelength
+    ``WAVELNTH`` (nm, one filter each) of gain and observe frames.
 
     Inputs
     ------
@@ -30,7 +31,8 @@ class VbiParseInputData(ParseInputData):
 
     Outputs
     -------
-    The frames indexed as by the shared parsing, plus ``STEP_<tile>`` and ``WAVELENGTH_<nm>``.
+    The frames indexed as by the shared parsing, plus ``STEP_<tile>``, ``REPEAT_<k>`` and
+    ``WAVELENGTH_<nm>``.
 
     Parameters
     ----------
@@ -45,6 +47,7 @@ class VbiParseInputData(ParseInputData):
             tags.append(t.wavelength(keyword(header, kw.WAVELENGTH_NM, path, float)))
         if kind == t.OBSERVE:
             tags.append(t.spatial_step(keyword(header, kw.VBI_CURRENT_STEP, path, int)))
+            tags.append(t.repeat(keyword(header, kw.VBI_CURRENT_FRAME, path, int)))
         return tags
 
 
@@ -54,8 +57,8 @@ class VbiWriteL1Frames(WriteL1Frames):
     Algorithm
     ---------
     The shared L1 writing (see :class:`~dkist_processing_core.calibration.l1.task.WriteL1Frames`).
-    A VBI dataset has four axes: the two spatial axes of the array, the mosaic tile
-    and the filter (wavelength). VBI's own keys describe the central region of the
+    A VBI dataset has five axes: the two spatial axes of the array, the frame number
+    within a tile's burst (time), the mosaic tile and the filter (wavelength). VBI's own keys describe the central region of the
     frame (the central half in each axis): its mean intensity ``VBICRI``, its RMS
     contrast ``VBICRMSC`` :math:`= \sigma_I / \langle I \rangle` and its size
     ``VBICRLEN``; ``VBINMOSC`` and ``VBICMOSC`` count the mosaic repeats (one here).
@@ -77,6 +80,7 @@ class VbiWriteL1Frames(WriteL1Frames):
     def describe_frames(self, frames):
         tiles = sorted(int(s) for s in self.scratch.values_of("STEP_", t.CALIBRATED))
         wavelengths = sorted(float(w) for w in self.scratch.values_of("WAVELENGTH_", t.CALIBRATED))
+        repeats = sorted(int(k) for k in self.scratch.values_of("REPEAT_", t.CALIBRATED))
         out = []
         for _, _, data, tags in frames:
             image = data[0].astype(np.float64)
@@ -84,11 +88,14 @@ class VbiWriteL1Frames(WriteL1Frames):
             central = image[ny // 4 : ny - ny // 4, nx // 4 : nx - nx // 4]
             tile = int(next(x[5:] for x in tags if x.startswith("STEP_")))
             wavelength = float(next(x[11:] for x in tags if x.startswith("WAVELENGTH_")))
+            repeat = int(next(x[7:] for x in tags if x.startswith("REPEAT_")))
             axes = [
                 DatasetAxis(physical_type="SPATIAL", pixel_name="spatial x",
                             world_name="helioprojective longitude", unit="arcsec", length=nx),
                 DatasetAxis(physical_type="SPATIAL", pixel_name="spatial y",
                             world_name="helioprojective latitude", unit="arcsec", length=ny),
+                DatasetAxis(physical_type="TEMPORAL", pixel_name="frame number",
+                            world_name="time", unit="s", length=len(repeats)),
                 DatasetAxis(physical_type="SPATIAL", pixel_name="mosaic tile",
                             world_name="helioprojective position", unit="arcsec",
                             length=len(tiles)),
@@ -98,7 +105,11 @@ class VbiWriteL1Frames(WriteL1Frames):
             out.append(
                 L1FrameDescription(
                     dataset_axes=axes,
-                    dataset_index=[tiles.index(tile), wavelengths.index(wavelength)],
+                    dataset_index=[
+                        repeats.index(repeat),
+                        tiles.index(tile),
+                        wavelengths.index(wavelength),
+                    ],
                     instrument_keys={
                         "VBINMOSC": 1,
                         "VBICMOSC": 1,

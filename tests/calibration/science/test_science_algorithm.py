@@ -15,6 +15,7 @@ from dkist_processing_core.calibration.science.algorithm import (
     reciprocal_gain,
 )
 from dkist_processing_core.simulate import read_frame
+from dkist_processing_core.simulate.oracle import expected_stokes, predicted_stokes_sigma
 
 INNER = slice(8, -8)  # wavelength columns away from the edges filled by the shift correction
 
@@ -96,35 +97,10 @@ def _read(visp, record):
     return read_frame(visp.path_of(record))[1]
 
 
-def _predicted_sigma(visp, visp_calibration, demod):
-    """Photon + read noise of the calibrated Stokes, per pixel, propagated through D.
-
-    For state m the raw variance is signal_m + dark current * t + read^2; after the gain it is
-    divided by gain^2; demodulation adds variances with weights D[i, m]^2.
-    """
-    truth = visp.truth
-    t = truth.observe_exposure_ms
-    o = truth.modulation_matrix
-    sigma = []
-    for step in range(truth.n_scan_steps):
-        stokes = truth.stokes[:, step].astype(np.float64)
-        signal = (
-            t
-            * truth.pixel_response
-            * truth.solar_illumination[:, None]
-            * np.einsum("ms,syx->myx", o, stokes)
-        )
-        variance = (
-            signal + truth.dark_current * t + truth.read_noise**2
-        ) / visp_calibration.gain**2
-        sigma.append(np.sqrt(np.einsum("smyx,myx->syx", demod.astype(np.float64) ** 2, variance)))
-    return np.stack(sigma, axis=1)
-
-
 def test_calibrated_intensity_matches_scene(visp, science):
     truth = visp.truth
     stokes, _ = science
-    expected = truth.observe_exposure_ms * truth.intensity_scale * truth.stokes[0]
+    expected = expected_stokes(truth)[0]
     error = (stokes[0] / expected - 1)[..., INNER]
     # Photon noise of I: ~2e5 counts per pixel summed over 10 states -> ~0.25%; bias must be
     # far smaller than that (gain, dark and intensity scale all right).
@@ -135,7 +111,7 @@ def test_calibrated_intensity_matches_scene(visp, science):
 def test_demodulated_polarization_matches_truth_within_noise(visp, visp_calibration, science):
     truth = visp.truth
     stokes, demod = science
-    sigma = _predicted_sigma(visp, visp_calibration, demod)
+    sigma = predicted_stokes_sigma(visp.truth, demod, visp_calibration.gain)
     for i, name in ((1, "Q"), (2, "U"), (3, "V")):
         recovered = (stokes[i] / stokes[0])[..., INNER]
         expected = (truth.stokes[i] / truth.stokes[0])[..., INNER]

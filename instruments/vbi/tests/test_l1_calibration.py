@@ -1,0 +1,79 @@
+"""The VBI L1 workflow on a simulated mosaic at three wavelengths, against the truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from dkist_header_validator import spec214_validator
+from dkist_processing_vbi import DEFAULT_PARAMETER_VALUES
+
+from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.framework import LocalExecutor, Scratch
+from dkist_processing_core.simulate import simulate_vbi
+from dkist_processing_core.simulate.oracle import expected_vbi_tile
+from dkist_processing_core.simulate.runs import run_spec_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vbi-l1")
+    observation = simulate_vbi(root / "summit", seed=6)
+    spec = run_spec_for(
+        observation, "vbi:l1_calibration", root / "scratch", DEFAULT_PARAMETER_VALUES
+    )
+    report = LocalExecutor().run(spec)
+    scratch = Scratch(spec.scratch_dir)
+    yield observation, report, scratch
+    scratch.close()
+
+
+def test_darks_and_gains_within_half_a_percent(run):
+    observation, report, scratch = run
+    truth = observation.truth
+    assert report.status == "succeeded"
+    for exposure in truth.dark_exposure_times_ms:
+        path = scratch.find_one(t.INTERMEDIATE, t.task(t.DARK), t.exposure_time(exposure))
+        dark = scratch.read_fits(path)[0]
+        assert np.max(np.abs(dark / truth.dark(exposure) - 1)) < 0.005
+    for w, wavelength in enumerate(truth.wavelengths_nm):
+        path = scratch.find_one(t.INTERMEDIATE, t.task(t.GAIN), t.wavelength(wavelength))
+        error = scratch.read_fits(path)[0] / truth.gain[w] - 1
+        assert np.sqrt(np.mean(error**2)) < 0.005
+
+
+def test_every_tile_matches_the_true_scene(run):
+    observation, _, scratch = run
+    truth = observation.truth
+    n_tiles = len(truth.tile_origins)
+    for w, wavelength in enumerate(truth.wavelengths_nm):
+        for tile in range(1, n_tiles + 1):
+            paths = scratch.find(t.OUTPUT, t.L1, t.spatial_step(tile), t.wavelength(wavelength))
+            assert len(paths) == observation.extra.get("frames_per_tile", len(paths)) > 0
+            with fits.open(paths[0]) as hdul:
+                data = hdul[1].data[0].astype(np.float64)
+            expected = expected_vbi_tile(truth, w, tile)
+            error = data / expected - 1
+            # Photon noise of one frame: ~1/sqrt(counts) per pixel; divided by the gain's
+            # own noise (many frames): the relative error is that, with no bias.
+            counts = truth.exposure_ms[w] * truth.counts_per_ms[w] * truth.intensity_scale[w]
+            sigma = 1 / np.sqrt(counts)
+            assert abs(error.mean()) < 0.1 * sigma + 5e-4, (wavelength, tile)
+            assert 0.7 < error.std() / sigma < 1.4, (wavelength, tile)
+
+
+def test_l1_headers_valid_and_describe_the_mosaic(run):
+    observation, _, scratch = run
+    truth = observation.truth
+    paths = scratch.find(t.OUTPUT, t.L1)
+    n_frames = len(observation.select("OBSERVE"))
+    assert n_frames == len(truth.wavelengths_nm) * len(truth.tile_origins) * 2  # 2 per tile
+    assert len(paths) == n_frames
+    for path in paths:
+        spec214_validator.validate(str(path), extra=False)
+        header = fits.getheader(path, 1)
+        assert header["DNAXIS"] == 5 and header["DNAXIS4"] == len(truth.tile_origins)
+        assert header["DNAXIS3"] == 2  # frames per tile
+        assert header["VBINMOSC"] == 1 and header["VBICRI"] > 0

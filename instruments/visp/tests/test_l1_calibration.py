@@ -1,0 +1,166 @@
+"""The ViSP L1 workflow on a simulated observation, against the simulator's truth."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+from dkist_header_validator import spec214_validator
+from dkist_processing_visp import DEFAULT_PARAMETER_VALUES
+
+from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.calibration.l1.header import read_provenance_history
+from dkist_processing_core.calibration.polcal.algorithm import demodulation_per_pixel
+from dkist_processing_core.framework import LocalExecutor, Scratch
+from dkist_processing_core.framework.links import workflow_doc_url, workflow_source_url
+from dkist_processing_core.simulate import read_frame, simulate_visp
+from dkist_processing_core.simulate.oracle import expected_stokes, predicted_stokes_sigma
+from dkist_processing_core.simulate.runs import run_spec_for
+
+INNER = slice(8, -8)  # wavelength columns away from the edges the shift correction fills
+STOKES = "IQUV"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("visp-l1")
+    observation = simulate_visp(root / "summit", seed=5)
+    spec = run_spec_for(
+        observation,
+        "visp:l1_calibration",
+        root / "scratch",
+        DEFAULT_PARAMETER_VALUES,
+        recipe_run_id=42,
+        provenance={"recipe_id": 3, "recipe_instance_id": 4, "input_dataset_id": 5},
+    )
+    report = LocalExecutor().run(spec)
+    scratch = Scratch(spec.scratch_dir)
+    yield observation, spec, report, scratch
+    scratch.close()
+
+
+def product(scratch: Scratch, *query: str) -> np.ndarray:
+    return scratch.read_fits(scratch.find_one(t.INTERMEDIATE, *query))[0].astype(np.float64)
+
+
+def l1_cube(scratch: Scratch, n_steps: int) -> np.ndarray:
+    """The L1 Stokes data read back from the compressed files: (4, step, slit, wavelength)."""
+    cube = []
+    for s in STOKES:
+        steps = []
+        for step in range(n_steps):
+            path = scratch.find_one(t.OUTPUT, t.L1, t.spatial_step(step), t.stokes(s))
+            with fits.open(path) as hdul:
+                steps.append(hdul[1].data[0].astype(np.float64))
+        cube.append(steps)
+    return np.array(cube)
+
+
+def test_every_task_ran(run):
+    _, _, report, _ = run
+    assert report.status == "succeeded"
+    assert [x.name for x in report.tasks][-1] == "VispWriteL1Frames"
+
+
+def test_darks_within_half_a_percent(run):
+    observation, _, _, scratch = run
+    truth = observation.truth
+    for exposure in truth.dark_exposure_times_ms:
+        dark = product(scratch, t.task(t.DARK), t.exposure_time(exposure))
+        assert np.max(np.abs(dark / truth.dark(exposure) - 1)) < 0.005
+
+
+def test_gain_within_half_a_percent(run):
+    observation, _, _, scratch = run
+    error = product(scratch, t.task(t.GAIN)) / observation.truth.gain - 1
+    # Target 0.5% RMS; worst pixel bounded by its photon-noise budget (see the algorithm tests).
+    assert np.sqrt(np.mean(error**2)) < 0.005
+    assert np.max(np.abs(error)) < 6 * 0.0025
+
+
+def test_spectral_shifts_recovered(run):
+    observation, _, _, scratch = run
+    shifts = product(scratch, t.task(t.GEOMETRIC))
+    assert np.max(np.abs(shifts - observation.truth.spectral_shifts)) < 0.05  # pixels
+
+
+def test_demodulation_inverts_the_true_modulation(run):
+    observation, _, _, scratch = run
+    demodulation = product(scratch, t.task(t.DEMODULATION))  # (bins y, bins x, 4, n_mod)
+    for matrix in demodulation.reshape(-1, *demodulation.shape[-2:]):
+        product_matrix = matrix @ observation.truth.modulation_matrix
+        product_matrix /= product_matrix[0, 0]  # the fit normalises the intensity response
+        # Crosstalk between Stokes parameters below 0.5%: photon noise of the binned polcal
+        # data is ~5e-4 of the signal per matrix element.
+        np.testing.assert_allclose(product_matrix, np.eye(4), atol=5e-3)
+
+
+def test_l1_stokes_match_the_true_scene_within_noise(run):
+    observation, _, _, scratch = run
+    truth = observation.truth
+    cube = l1_cube(scratch, truth.n_scan_steps)
+    expected = expected_stokes(truth)
+    # Intensity: photon noise ~0.25% per pixel; the bias must be far below it.
+    error = (cube[0] / expected[0] - 1)[..., INNER]
+    assert abs(error.mean()) < 5e-4
+    assert error.std() < 0.004
+    # Q/I, U/I, V/I: the residual is photon + read noise propagated through gain and
+    # demodulation (the predicted sigma), plus the L1 quantisation (sigma/16 per step,
+    # sigma/(16 sqrt 12) rms: 0.02% of the variance), so z must be pure noise.
+    demodulation = demodulation_per_pixel(product(scratch, t.task(t.DEMODULATION)), truth.size)
+    sigma = predicted_stokes_sigma(truth, demodulation, product(scratch, t.task(t.GAIN)))
+    for i in (1, 2, 3):
+        recovered = (cube[i] / cube[0])[..., INNER]
+        true_ratio = (truth.stokes[i] / truth.stokes[0])[..., INNER]
+        z = (recovered - true_ratio) / (sigma[i] / cube[0])[..., INNER]
+        assert abs(z.mean()) < 0.05, STOKES[i]
+        assert 0.6 < z.std() < 1.05, STOKES[i]
+        assert np.max(np.abs(z)) < 6, STOKES[i]
+
+
+def test_every_l1_header_is_valid_spec214_and_every_checksum_verifies(run):
+    _, _, _, scratch = run
+    paths = scratch.find(t.OUTPUT, t.L1)
+    assert len(paths) == 4 * 8
+    for path in paths:
+        spec214_validator.validate(str(path), extra=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)  # a bad checksum only warns
+            # The stored HDUs (the compressed binary table as written): sums present and right.
+            with fits.open(path, checksum=True, disable_image_compression=True) as hdul:
+                for hdu in hdul:
+                    assert hdu.header["CHECKSUM"] and hdu.header["DATASUM"]
+                    assert hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1
+            with fits.open(path, checksum=True) as hdul:
+                assert np.isfinite(hdul[1].data).all()  # decompresses
+
+
+def test_l1_headers_carry_provenance_links_and_r0(run):
+    observation, spec, report, scratch = run
+    by_time = {r.date_obs[:23]: r for r in observation.select("OBSERVE")}
+    for path in scratch.find(t.OUTPUT, t.L1):
+        header = fits.getheader(path, 1)
+        assert header["RRUNID"] == 42 and header["RECIPEID"] == 3 and header["RINSTID"] == 4
+        assert header["IDSOBSID"] == 5
+        assert (header["WKFLNAME"], header["WKFLVERS"]) == ("l1_calibration", "1.0.0")
+        assert header["INFO_URL"] == workflow_doc_url("visp", "l1_calibration", "1.0.0")
+        assert header["CAL_URL"] == workflow_source_url("visp", "1.0.0")
+        raw = by_time[header["DATE-BEG"][:23]]
+        assert header["ATMOS_R0"] == pytest.approx(raw.r0_m)
+        assert header["AO_LOCK"] == raw.ao_lock
+        history = read_provenance_history(header)
+        assert history["task_order"] == [x.name for x in report.tasks]
+        assert history["parameter_values"]["polcal_retarder_retardance_deg"]["value"] == 92.0
+        assert "dkist-processing-core" in history["library_versions"]
+        assert "dkist-processing-visp" in history["library_versions"]
+
+
+def test_raw_frames_are_read_not_moved(run):
+    observation, _, _, _ = run
+    header, data = read_frame(observation.paths[0])
+    assert data.shape == tuple(observation.truth.size)
