@@ -12,7 +12,7 @@ id), the workflow name and version and its task order, the configuration as
 run, the code versions (package -> version) and the record of manual
 influence (the run was manually processed; each manual execution's who, what,
 why and files). Canonical JSON: keys sorted, no whitespace, UTF-8, finite
-numbers only. Equal provenance gives an equal version, so registering the
+numbers only, an integral float written as an integer (4.0 as 4). Equal provenance gives an equal version, so registering the
 same output twice is idempotent; any change (another input frame, parameter
 value, workflow version, configuration, code version or manual execution)
 gives a new version and the older versions are kept.
@@ -80,12 +80,31 @@ def _check_finite(value: Any, where: str) -> None:
             _check_finite(item, f"{where}[{index}]")
 
 
+def _integral_floats_as_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
+
+
 def canonical_json(value: Any) -> str:
-    """Canonical JSON text of a JSON-able value: keys sorted, compact separators, finite numbers."""
+    """Canonical JSON text of a JSON-able value: keys sorted, compact separators, finite numbers.
+
+    JSON has one number type and the backends do not keep Python's int/float
+    distinction (SQLite's JSON gives 4.0 back as 4), so an integral float is
+    written as an integer: 4.0 and 4 are the same value, on every backend.
+    """
     _check_finite(value, "provenance")
     try:
         return json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            _integral_floats_as_ints(value),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
         )
     except TypeError as error:
         raise VersionError(f"provenance is not JSON: {error}") from None

@@ -102,6 +102,9 @@ def test_equal_provenance_gives_equal_version_and_each_change_a_new_one():
     reordered = dict(reversed(list(copy.deepcopy(base).items())))
     assert version_id(reordered) == version_id(base)  # key order is not meaning
     assert canonical_json(reordered) == canonical_json(base)
+    integral = copy.deepcopy(base)
+    integral["configuration"] = {"x": {"y": 1.0}}  # JSON has one number type: 1.0 is 1
+    assert version_id(integral) == version_id(base)
     changes = {
         "input frame": ("input_frame_ids", ["a", "c"]),
         "parameter value id": ("parameter_values", [{"id": 2, "name": "threshold", "value": 2.5}]),
