@@ -1,7 +1,7 @@
 """Data-center commands: thin wrappers over ``dkist_processing_core.datacenter``.
 
 ``register(app)`` adds the command groups ``db``, ``recipes``, ``candidates``,
-``readiness``, ``runs``, ``tickets`` and ``status``. Every command takes
+``readiness``, ``runs``, ``tickets``, ``datasets``, ``reprocess`` and ``status``. Every command takes
 ``--database-url`` (default: the ``DKIST_PROCESSING_DATABASE_URL`` environment
 variable, else a SQLite file in ``--workdir``).
 """
@@ -66,6 +66,12 @@ candidates_app = typer.Typer(
 readiness_app = typer.Typer(help="The periodic readiness pass.", no_args_is_help=True)
 runs_app = typer.Typer(help="Recipe runs and the scheduler.", no_args_is_help=True)
 tickets_app = typer.Typer(help="Tickets for manual processing.", no_args_is_help=True)
+datasets_app = typer.Typer(
+    help="Dataset versions: list, show, find by provenance.", no_args_is_help=True
+)
+reprocess_app = typer.Typer(
+    help="Reprocessing: find outdated versions, run them again, curate.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -76,6 +82,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(readiness_app, name="readiness")
     app.add_typer(runs_app, name="runs")
     app.add_typer(tickets_app, name="tickets")
+    app.add_typer(datasets_app, name="datasets")
+    app.add_typer(reprocess_app, name="reprocess")
     app.command("status")(status)
 
 
@@ -615,7 +623,15 @@ def status(
                     f"{c['frames_received']}/{c['frames_expected'] if c['frames_expected'] is not None else '?'}",
                     ("back stop" if c["ready_by_back_stop"] else "yes") if c["ready"] else "no",
                     c["status"],
-                    " ".join(f"{r['recipe_run_id']}:{r['status']}" for r in c["runs"]),
+                    " ".join(
+                        f"{r['recipe_run_id']}:{r['status']}"
+                        + (
+                            f"[reprocessing {r['reprocessing_of_version']}]"
+                            if r.get("reprocessing_of_version")
+                            else ""
+                        )
+                        for r in c["runs"]
+                    ),
                     " ".join(map(str, c["open_tickets"])),
                 )
             )
@@ -623,4 +639,336 @@ def status(
         "processing status",
         ["proposal", "PI", "observe OP", "frames", "ready", "status", "runs", "open tickets"],
         rows,
+    )
+
+
+# --- datasets -----------------------------------------------------------------------------------
+
+
+def _parameter_criterion(text: str | None) -> dict:
+    """``--parameter-value 12`` (an id) or ``--parameter-value name=JSON`` (a name and value)."""
+    if text is None:
+        return {}
+    if text.strip().isdigit():
+        return {"parameter_value_id": int(text)}
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise typer.BadParameter(
+            f"--parameter-value {text!r}: expected an id (12) or NAME=JSON (threshold=2.5)"
+        )
+    return {"parameter": (name.strip(), _json_option(value, "--parameter-value"))}
+
+
+def _version_rows(versions) -> list[tuple]:
+    return [
+        (
+            v["dataset_id"],
+            v["version_id"],
+            v["sequence"],
+            v["status"],
+            f"{v['workflow_name']} {v['workflow_version']}",
+            v["recipe_run_id"],
+            v["supersedes_version_id"],
+            v["manually_processed"],
+            "; ".join(v.get("reasons", [])),
+            "" if not v["curation"] else f"{v['curation']['decision']} by {v['curation']['by']}",
+        )
+        for v in versions
+    ]
+
+
+VERSION_COLUMNS = [
+    "dataset",
+    "version",
+    "#",
+    "status",
+    "workflow",
+    "run",
+    "supersedes",
+    "manual",
+    "why",
+    "curation",
+]
+
+
+def _print_versions(title: str, versions, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(versions))
+    else:
+        _table(title, VERSION_COLUMNS, _version_rows(versions))
+
+
+AsJson = typer.Option(False, "--json", help="Plain data instead of a table.")
+
+
+@datasets_app.command("list")
+def datasets_list(
+    include_discarded: bool = typer.Option(False, "--include-discarded"),
+    as_json: bool = AsJson,
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Every dataset version (distributed ones; discarded ones when asked)."""
+    from ..datacenter.discovery import find_versions
+
+    with _store(database_url, workdir).session() as s:
+        versions = find_versions(s, include_discarded=include_discarded)
+    _print_versions("dataset versions", versions, as_json)
+
+
+@datasets_app.command("show")
+def datasets_show(
+    name: str = typer.Argument(..., help="A dataset id, or a version id (or its prefix)."),
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """A dataset with all its versions, or one version in full (provenance, inventories)."""
+    from ..datacenter.discovery import DiscoveryError, show_dataset, show_version
+
+    with _store(database_url, workdir).session() as s:
+        try:
+            data = show_dataset(s, name)
+        except DiscoveryError:
+            try:
+                data = show_version(s, name)
+            except DiscoveryError as e:
+                _fail(e)
+    console.print_json(json.dumps(data))
+
+
+@datasets_app.command("find")
+def datasets_find(
+    input_frame: str = typer.Option(None, "--input-frame", help="An input frame id."),
+    parameter_value: str = typer.Option(
+        None, "--parameter-value", help="A parameter value id, or NAME=JSON."
+    ),
+    workflow: str = typer.Option(None, "--workflow", help="NAME or NAME==VERSION."),
+    older_than_workflow: str = typer.Option(
+        None, "--older-than-workflow", help="NAME==VERSION (PEP 440 order)."
+    ),
+    code_version: str = typer.Option(None, "--code-version", help="PACKAGE or PACKAGE==VERSION."),
+    recipe_run: int = typer.Option(None, "--recipe-run"),
+    manual: bool = typer.Option(False, "--manual", help="Only manually influenced versions."),
+    manual_by: str = typer.Option(None, "--manual-by", help="Manual execution by this operator."),
+    frames: bool = typer.Option(False, "--frames", help="List the L1 frames instead."),
+    include_discarded: bool = typer.Option(False, "--include-discarded"),
+    as_json: bool = AsJson,
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Dataset versions (or their frames) matching every criterion given, with why."""
+    from ..datacenter.discovery import DiscoveryError, find_frames, find_versions
+
+    criteria = dict(
+        input_frame_id=input_frame,
+        workflow=workflow,
+        older_than_workflow=older_than_workflow,
+        code_version=code_version,
+        recipe_run_id=recipe_run,
+        manual=manual_by or (True if manual else None),
+        **_parameter_criterion(parameter_value),
+    )
+    with _store(database_url, workdir).session() as s:
+        try:
+            if frames:
+                found = find_frames(s, include_discarded=include_discarded, **criteria)
+            else:
+                found = find_versions(s, include_discarded=include_discarded, **criteria)
+        except DiscoveryError as e:
+            _fail(e)
+    if frames:
+        if as_json:
+            console.print_json(json.dumps(found))
+        else:
+            _table(
+                "frames",
+                ["dataset", "version", "frame", "date-beg", "stokes", "workflow", "run"],
+                [
+                    (
+                        f["dataset_id"],
+                        f["version_id"],
+                        f["frame_file_name"],
+                        f["date_beg"],
+                        f["stokes"],
+                        f"{f['workflow_name']} {f['workflow_version']}",
+                        f["recipe_run_id"],
+                    )
+                    for f in found
+                ],
+            )
+        return
+    _print_versions("dataset versions found", found, as_json)
+
+
+# --- reprocess ----------------------------------------------------------------------------------
+
+
+@reprocess_app.command("find")
+def reprocess_find(
+    older_than_workflow: str = typer.Option(
+        None, "--older-than-workflow", help="NAME==VERSION: made by an older version."
+    ),
+    parameter_value: str = typer.Option(
+        None, "--parameter-value", help="A parameter value id, or NAME=JSON."
+    ),
+    input_frame: str = typer.Option(None, "--input-frame"),
+    code_version: str = typer.Option(None, "--code-version", help="PACKAGE==VERSION."),
+    as_json: bool = AsJson,
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Distributed versions that need reprocessing (matching any criterion), with why."""
+    from ..datacenter.discovery import DiscoveryError
+    from ..datacenter.reprocessing import ReprocessingError, find_reprocessing_candidates
+
+    with _store(database_url, workdir).session() as s:
+        try:
+            found = find_reprocessing_candidates(
+                s,
+                older_than_workflow=older_than_workflow,
+                input_frame_id=input_frame,
+                code_version=code_version,
+                **_parameter_criterion(parameter_value),
+            )
+        except (DiscoveryError, ReprocessingError) as e:
+            _fail(e)
+    _print_versions("to reprocess", found, as_json)
+
+
+@reprocess_app.command("run")
+def reprocess_run(
+    version: list[str] = typer.Option(..., "--version", "-v", help="Dataset version(s)."),
+    requested_by: str = typer.Option(..., "--by"),
+    why: str = typer.Option(..., "--why"),
+    workflow_version: str = typer.Option(None, "--workflow-version"),
+    replace_value: list[str] = typer.Option(
+        [], "--replace-value", help="OLD_ID=NEW_ID parameter value."
+    ),
+    replace_frame: list[str] = typer.Option([], "--replace-frame", help="OLD=NEW frame id."),
+    reassemble: bool = typer.Option(False, help="Input frames and values as valid now."),
+    run_configuration: str = typer.Option(None, help="Changed values (JSON object)."),
+    boost: int = typer.Option(None, help="Priority boost (default: the old run's)."),
+    batch: str = typer.Option(None, help="Name of this (bulk) reprocessing."),
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Harvest each version's plan, update it, and queue a run for the scheduler."""
+    from ..datacenter.reprocessing import ReprocessingError, reprocess
+
+    def pairs(items: list[str], what: str, convert):
+        out = {}
+        for item in items:
+            old, sep, new = item.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"{what} {item!r}: expected OLD=NEW")
+            out[convert(old)] = convert(new)
+        return out
+
+    try:
+        with _store(database_url, workdir).session() as s:
+            planned = reprocess(
+                s,
+                version,
+                requested_by=requested_by,
+                reason=why,
+                workflow_version=workflow_version,
+                replace_parameter_values=pairs(replace_value, "--replace-value", int) or None,
+                replace_frames=pairs(replace_frame, "--replace-frame", str) or None,
+                reassemble_input_dataset=reassemble,
+                run_configuration=_json_option(run_configuration, "--run-configuration"),
+                priority_boost=boost,
+                batch=batch,
+            )
+    except (ReprocessingError, recipes.RecipeError) as e:
+        _fail(e)
+    _table(
+        f"reprocessing batch {planned[0]['batch']}",
+        ["dataset", "version", "new run", "status", "recipe", "changes"],
+        [
+            (
+                p["dataset_id"],
+                p["version_id"],
+                p["recipe_run_id"],
+                p["status"],
+                p["recipe"],
+                json.dumps(p["changes"]),
+            )
+            for p in planned
+        ],
+    )
+
+
+@reprocess_app.command("curate")
+def reprocess_curate(
+    decision: str = typer.Argument(..., help="KEEP_BOTH or DISCARD"),
+    version: str = typer.Option(..., "--version"),
+    by: str = typer.Option(..., "--by"),
+    why: str = typer.Option(..., "--why"),
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """A curator's decision: keep both versions, or discard this one (recorded: who, when, why)."""
+    from ..datacenter.reprocessing import ReprocessingError, curate
+
+    try:
+        with _store(database_url, workdir).session() as s:
+            result = curate(s, version, decision, by=by, why=why)
+    except ReprocessingError as e:
+        _fail(e)
+    console.print(f"version {result['version_id']}: {result['status']} ({decision.lower()})")
+
+
+@reprocess_app.command("pending")
+def reprocess_pending(database_url: str = DatabaseUrl, workdir: Path = Workdir) -> None:
+    """Versions awaiting a curator: each new version and the one it would supersede."""
+    from ..datacenter.reprocessing import pending_curation
+
+    with _store(database_url, workdir).session() as s:
+        pairs = pending_curation(s)
+    _table(
+        "awaiting curation",
+        ["dataset", "new version", "workflow", "supersedes", "workflow (old)"],
+        [
+            (
+                p["version"]["dataset_id"],
+                p["version"]["version_id"],
+                f"{p['version']['workflow_name']} {p['version']['workflow_version']}",
+                p["supersedes"]["version_id"],
+                f"{p['supersedes']['workflow_name']} {p['supersedes']['workflow_version']}",
+            )
+            for p in pairs
+        ],
+    )
+
+
+@reprocess_app.command("status")
+def reprocess_status(
+    batch: str = typer.Option(None),
+    as_json: bool = AsJson,
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Progress of each (bulk) reprocessing: runs by status, versions, awaiting curation."""
+    from ..datacenter.reprocessing import reprocessing_status
+
+    with _store(database_url, workdir).session() as s:
+        data = reprocessing_status(s, batch=batch)
+    if as_json:
+        console.print_json(json.dumps(data))
+        return
+    _table(
+        "reprocessing",
+        ["batch", "by", "why", "runs", "by status", "versions", "awaiting curation"],
+        [
+            (
+                b["batch"],
+                b["requested_by"],
+                b["reason"],
+                b["runs"],
+                " ".join(f"{k}:{v}" for k, v in sorted(b["runs_by_status"].items())),
+                b["versions_registered"],
+                b["awaiting_curation"],
+            )
+            for b in data
+        ],
     )

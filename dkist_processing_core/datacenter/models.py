@@ -17,9 +17,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -441,3 +443,216 @@ class ManualExecution(Base):
     reason: Mapped[str] = mapped_column(Text)
     files: Mapped[Any] = mapped_column(JSON)
     performed_at: Mapped[datetime]
+
+
+# --- datasets and their versions ---------------------------------------------------------------
+
+#: A dataset version's status: distributed unless discarded by a curator.
+VERSION_STATUSES = ("available", "superseded_pending_curation", "discarded")
+OBJECT_KINDS = ("frame", "asdf", "quality", "movie", "preview", "manifest", "other")
+
+
+class Dataset(Base):
+    """The processed data of one processing candidate; it has one or more versions.
+
+    ``dataset_id`` is the public identifier (``DSETID``); reprocessing the same
+    candidate makes a new *version* of the same dataset.
+    """
+
+    __tablename__ = "dataset"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(64), unique=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"), index=True)
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("proposal.id"), index=True)
+    processing_candidate_id: Mapped[int] = mapped_column(
+        ForeignKey("processing_candidate.id"), unique=True
+    )
+    created_at: Mapped[datetime]
+
+    instrument: Mapped[Instrument] = relationship()
+
+
+class DatasetVersion(Base):
+    """One version of a dataset, identified by the hash of its provenance document.
+
+    ``status`` is ``available`` (distributed), ``superseded_pending_curation``
+    (a newer version supersedes it; still distributed until a curator decides)
+    or ``discarded`` (removed from distribution; its provenance and
+    inventories are kept). The columns discovery filters on (workflow name and
+    version, manual influence, recipe run) are copied out of the provenance
+    document; input frames, parameter values and code versions are link tables.
+    """
+
+    __tablename__ = "dataset_version"
+    __table_args__ = (
+        UniqueConstraint("dataset_pk", "sequence"),
+        CheckConstraint(
+            "status IN ('available', 'superseded_pending_curation', 'discarded')", name="status"
+        ),
+        CheckConstraint(
+            "curation_decision IS NULL OR curation_decision IN ('keep_both', 'discard')",
+            name="curation_decision",
+        ),
+        Index("ix_dataset_version_workflow", "workflow_name", "workflow_version"),
+    )
+    version_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dataset_pk: Mapped[int] = mapped_column(ForeignKey("dataset.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    recipe_run_id: Mapped[int] = mapped_column(ForeignKey("recipe_run.id"), index=True)
+    input_dataset_id: Mapped[int] = mapped_column(ForeignKey("input_dataset.id"))
+    workflow_name: Mapped[str] = mapped_column(String(128))
+    workflow_version: Mapped[str] = mapped_column(String(64))
+    manually_processed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    supersedes_version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("dataset_version.version_id"), index=True
+    )
+    curation_decision: Mapped[str | None] = mapped_column(String(16))
+    curated_by: Mapped[str | None] = mapped_column(String(128))
+    curated_at: Mapped[datetime | None]
+    curation_reason: Mapped[str | None] = mapped_column(Text)
+
+    dataset: Mapped[Dataset] = relationship()
+
+
+class DatasetVersionInputFrame(Base):
+    """An input frame (by frame id) that a dataset version was made from."""
+
+    __tablename__ = "dataset_version_input_frame"
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_version.version_id"), primary_key=True
+    )
+    frame_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
+class DatasetVersionParameterValue(Base):
+    """A parameter value a dataset version used; the value as canonical JSON text for lookup."""
+
+    __tablename__ = "dataset_version_parameter_value"
+    __table_args__ = (
+        Index("ix_dataset_version_parameter_value_name_value", "parameter_name", "value_json"),
+    )
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_version.version_id"), primary_key=True
+    )
+    parameter_value_id: Mapped[int] = mapped_column(
+        ForeignKey("parameter_value.id"), primary_key=True, index=True
+    )
+    parameter_name: Mapped[str] = mapped_column(String(128))
+    value_json: Mapped[str] = mapped_column(String(1024))
+
+
+class DatasetVersionCodeVersion(Base):
+    """A package and its version that made a dataset version (for example the instrument's)."""
+
+    __tablename__ = "dataset_version_code_version"
+    __table_args__ = (
+        Index("ix_dataset_version_code_version_package_version", "package", "version"),
+    )
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_version.version_id"), primary_key=True
+    )
+    package: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+
+
+class FrameInventory(Base):
+    """One L1 frame of a dataset version, with the provenance keys of its header."""
+
+    __tablename__ = "frame_inventory"
+    __table_args__ = (UniqueConstraint("version_id", "object_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("dataset_version.version_id"), index=True)
+    frame_file_name: Mapped[str] = mapped_column(String(256))
+    object_key: Mapped[str] = mapped_column(String(1024))
+    recipe_run_id: Mapped[int] = mapped_column(ForeignKey("recipe_run.id"))
+    workflow_name: Mapped[str] = mapped_column(String(128))
+    workflow_version: Mapped[str] = mapped_column(String(64))
+    input_frame_ids: Mapped[Any] = mapped_column(JSON)
+    parameter_value_ids: Mapped[Any] = mapped_column(JSON)
+    code_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    manually_processed: Mapped[bool] = mapped_column(Boolean, default=False)
+    date_beg: Mapped[datetime | None] = mapped_column(index=True)
+    stokes: Mapped[str | None] = mapped_column(String(8))
+    wavelength_nm: Mapped[float | None] = mapped_column(Float)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    datasum: Mapped[str | None] = mapped_column(String(32))
+    header: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ObjectInventory(Base):
+    """One file of a dataset version: where it is, what it is, its size and SHA-256."""
+
+    __tablename__ = "object_inventory"
+    __table_args__ = (
+        UniqueConstraint("version_id", "object_key"),
+        CheckConstraint(
+            "kind IN ('frame', 'asdf', 'quality', 'movie', 'preview', 'manifest', 'other')",
+            name="kind",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("dataset_version.version_id"), index=True)
+    object_key: Mapped[str] = mapped_column(String(1024))
+    kind: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class DatasetInventory(Base):
+    """A dataset version's extent in time, wavelength and space, its counts and quality summary."""
+
+    __tablename__ = "dataset_inventory"
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_version.version_id"), primary_key=True
+    )
+    dataset_id: Mapped[str] = mapped_column(String(64), index=True)
+    instrument: Mapped[str] = mapped_column(String(64))
+    proposal_id: Mapped[str | None] = mapped_column(String(64))
+    start_time: Mapped[datetime] = mapped_column(index=True)
+    end_time: Mapped[datetime] = mapped_column(index=True)
+    wavelength_min_nm: Mapped[float | None] = mapped_column(Float)
+    wavelength_max_nm: Mapped[float | None] = mapped_column(Float)
+    bounding_box_arcsec: Mapped[Any | None] = mapped_column(JSON)
+    stokes_parameters: Mapped[Any | None] = mapped_column(JSON)
+    frame_count: Mapped[int] = mapped_column(Integer)
+    object_count: Mapped[int] = mapped_column(Integer)
+    dataset_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    quality_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class CurationDecision(Base):
+    """A curator's decision on a dataset version (the history; the version keeps the latest)."""
+
+    __tablename__ = "curation_decision"
+    __table_args__ = (CheckConstraint("decision IN ('keep_both', 'discard')", name="decision"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("dataset_version.version_id"), index=True)
+    other_version_id: Mapped[str | None] = mapped_column(ForeignKey("dataset_version.version_id"))
+    decision: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str] = mapped_column(String(128))
+    decided_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Reprocessing(Base):
+    """A recipe run made to reprocess a dataset version: the link from the new run to the old.
+
+    ``batch`` groups the runs of one bulk reprocessing (shown by the status view).
+    """
+
+    __tablename__ = "reprocessing"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipe_run_id: Mapped[int] = mapped_column(ForeignKey("recipe_run.id"), unique=True)
+    reprocesses_recipe_run_id: Mapped[int] = mapped_column(ForeignKey("recipe_run.id"), index=True)
+    supersedes_version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_version.version_id"), index=True
+    )
+    batch: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[datetime]

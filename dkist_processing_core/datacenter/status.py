@@ -14,12 +14,15 @@ from typing import Any
 from sqlalchemy import func, select
 
 from .models import (
+    Dataset,
+    DatasetVersion,
     FrameCount,
     ProcessingCandidate,
     ProcessingCandidateOp,
     Proposal,
     RecipeInstance,
     RecipeRun,
+    Reprocessing,
     Ticket,
     TransferManifest,
 )
@@ -34,8 +37,9 @@ def processing_status(
     Each candidate: ``frames_received`` (frame counts, each frame once) and
     ``frames_expected`` (sum of its transfer manifests; None while one is
     missing), ``ready``, ``ready_at``, ``ready_by_back_stop``, ``status`` (the
-    implicit status), ``runs`` (id, attempt, status, recipe instance) and
-    ``open_tickets`` (ids).
+    implicit status), ``runs`` (id, attempt, status, recipe instance, and for a
+    reprocessing run ``reprocessing_of_version`` and ``reprocessing_batch``),
+    ``open_tickets`` (ids) and ``dataset_versions`` (id, status, lineage).
     """
     candidates_query = select(ProcessingCandidate).order_by(ProcessingCandidate.id)
     if proposal_id:
@@ -94,6 +98,45 @@ def processing_status(
                 "manually_processed": r.manually_processed,
             }
         )
+    marks = {
+        m.recipe_run_id: {"reprocessing_of_version": m.supersedes_version_id, "batch": m.batch}
+        for m in session.execute(
+            select(
+                Reprocessing.recipe_run_id, Reprocessing.supersedes_version_id, Reprocessing.batch
+            )
+            .join(RecipeRun, RecipeRun.id == Reprocessing.recipe_run_id)
+            .join(RecipeInstance, RecipeInstance.id == RecipeRun.recipe_instance_id)
+            .where(RecipeInstance.processing_candidate_id.in_(select(chosen.c.id)))
+        )
+    }
+    for candidate_runs in runs.values():
+        for r in candidate_runs:
+            mark = marks.get(r["recipe_run_id"], {})
+            r["reprocessing_of_version"] = mark.get("reprocessing_of_version")
+            r["reprocessing_batch"] = mark.get("batch")
+    versions: dict[int, list[dict[str, Any]]] = {}
+    for v in session.execute(
+        select(
+            Dataset.processing_candidate_id,
+            Dataset.dataset_id,
+            DatasetVersion.version_id,
+            DatasetVersion.status,
+            DatasetVersion.supersedes_version_id,
+            DatasetVersion.recipe_run_id,
+        )
+        .join(DatasetVersion, DatasetVersion.dataset_pk == Dataset.id)
+        .where(Dataset.processing_candidate_id.in_(select(chosen.c.id)))
+        .order_by(Dataset.id, DatasetVersion.sequence)
+    ):
+        versions.setdefault(v.processing_candidate_id, []).append(
+            {
+                "dataset_id": v.dataset_id,
+                "version_id": v.version_id,
+                "status": v.status,
+                "supersedes_version_id": v.supersedes_version_id,
+                "recipe_run_id": v.recipe_run_id,
+            }
+        )
     tickets: dict[int, list[int]] = {}
     for t in session.execute(
         select(RecipeInstance.processing_candidate_id, Ticket.id)
@@ -137,6 +180,7 @@ def processing_status(
                 "status": _implicit_status(c.ready_at, candidate_runs),
                 "runs": candidate_runs,
                 "open_tickets": tickets.get(c.id, []),
+                "dataset_versions": versions.get(c.id, []),
             }
         )
     return list(by_proposal.values())

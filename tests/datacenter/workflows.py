@@ -1,7 +1,15 @@
-"""A tiny workflow the data-center tests run through the real executor.
+"""Tiny workflows the data-center tests run through the real executor.
 
 ``fail_in`` in the run's configuration names a task that raises, so one
 workflow serves both a succeeding and a failing run.
+
+``PROCESS`` (version 1.0) and ``PROCESS_V2`` (version 2.0) are two versions
+of one workflow named ``process``: each version is its own Workflow object
+and its own workflow specification row, whose import path names the object
+(``tests.datacenter.workflows:PROCESS`` / ``...:PROCESS_V2``), so the
+import-path form holds both versions without a registry. They write one small
+"L1 frame" (JSON) per observe frame of the input dataset, from which the
+dataset-version tests build the inventories.
 """
 
 from __future__ import annotations
@@ -46,3 +54,61 @@ class Finish(Task):
 CALIBRATE = Workflow("calibrate", "1.0", description="count frames, then finish")
 CALIBRATE.add(CountInputFrames)
 CALIBRATE.add(Finish, upstreams=[CountInputFrames])
+
+
+class WriteL1Frames(Task):
+    """Write one L1 frame per observe frame: value = threshold x gain (gain 1.0 in version 1.0)."""
+
+    reads = (("SUMMARY",),)
+    writes = (("OUTPUT", "FRAME"),)
+    parameters = ("threshold",)
+    gain = 1.0
+
+    def run(self) -> None:
+        frames = [
+            f for f in self.context.input_dataset.get("frames", []) if f["frame_kind"] == "observe"
+        ]
+        for index, frame in enumerate(frames):
+            self.scratch.write_json(
+                {
+                    "frame_id": frame["frame_id"],
+                    "date_beg": f"2024-04-20T18:{index:02d}:00",
+                    "value": self.parameter("threshold") * self.gain,
+                    "recipe_run_id": self.recipe_run_id,
+                    "workflow": self.context.workflow_name,
+                    "workflow_version": self.context.workflow_version,
+                },
+                ["OUTPUT", "FRAME"],
+                f"L1_{frame['frame_id']}.json",
+            )
+
+
+class WriteL1FramesV2(WriteL1Frames):
+    """Version 2.0 of the L1 frames: a corrected gain of 1.1."""
+
+    gain = 1.1
+
+
+class QualityReport(Task):
+    """Version 2.0 adds a quality report: the number of L1 frames and their mean value."""
+
+    reads = (("OUTPUT", "FRAME"),)
+    writes = (("OUTPUT", "QUALITY"),)
+
+    def run(self) -> None:
+        values = [self.scratch.read_json(p)["value"] for p in self.scratch.find("OUTPUT", "FRAME")]
+        self.scratch.write_json(
+            {"frames": len(values), "mean_value": sum(values) / max(len(values), 1)},
+            ["OUTPUT", "QUALITY"],
+            "quality.json",
+        )
+
+
+PROCESS = Workflow("process", "1.0", description="count frames, write L1 frames")
+PROCESS.add(CountInputFrames)
+PROCESS.add(WriteL1Frames, upstreams=[CountInputFrames])
+
+PROCESS_V2 = Workflow("process", "2.0", description="count frames, write L1 frames, quality")
+PROCESS_V2.add(CountInputFrames)
+PROCESS_V2.add(WriteL1FramesV2, upstreams=[CountInputFrames], name="WriteL1Frames")
+PROCESS_V2.add(QualityReport, upstreams=["WriteL1Frames"])
