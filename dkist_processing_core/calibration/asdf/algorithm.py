@@ -72,7 +72,7 @@ def write_dataset_asdf(
     from dkist_inventory.asdf_generator import asdf_tree_from_filenames, make_asdf_file_object
 
     from dkist_processing_core.calibration.asdf._spectral_fix import correct_gwcs
-    from dkist_processing_core.catalog.inventory import dataset_inventory, find_image_hdu
+    from dkist_processing_core.datacenter.catalog.inventory import dataset_inventory, find_image_hdu
 
     asdf_path = Path(asdf_path)
     frame_paths = [Path(p).resolve() for p in frame_paths]
@@ -173,7 +173,7 @@ def check_dataset_asdf(
     for file_index in np.ndindex(filenames.shape):
         path = basepath / str(filenames[file_index])
         with fits.open(path) as hdul:
-            from dkist_processing_core.catalog.inventory import find_image_hdu
+            from dkist_processing_core.datacenter.catalog.inventory import find_image_hdu
 
             image = hdul[find_image_hdu(hdul)]
             header, data = image.header, image.data

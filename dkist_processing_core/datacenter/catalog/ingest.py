@@ -4,7 +4,7 @@
 recipe run that made them and
 
 1. verifies every frame's FITS CHECKSUM/DATASUM, refusing the whole dataset with
-   a :class:`~dkist_processing_core.catalog.checksums.FrameIntegrityError`
+   a :class:`~dkist_processing_core.datacenter.catalog.checksums.FrameIntegrityError`
    naming every tampered or truncated file before anything is written;
 2. derives the version from the provenance; if that version is packaged
    already, returns the stored result (ingest is idempotent);
@@ -32,8 +32,8 @@ from dkist_processing_core.calibration.quality import (
     write_quality_data,
     write_quality_report,
 )
-from dkist_processing_core.catalog.checksums import verify_frames
-from dkist_processing_core.catalog.inventory import (
+from dkist_processing_core.datacenter.catalog.checksums import verify_frames
+from dkist_processing_core.datacenter.catalog.inventory import (
     DatasetInventory,
     FrameRecord,
     ObjectRecord,
@@ -41,13 +41,12 @@ from dkist_processing_core.catalog.inventory import (
     frame_inventory,
     read_frame_header,
 )
-from dkist_processing_core.catalog.package import (
+from dkist_processing_core.datacenter.catalog.package import (
     PackageExistsError,
     build_package,
     package_path,
     read_package,
 )
-from dkist_processing_core.catalog.versions import Provenance, dataset_version
 
 __all__ = ["IngestResult", "ingest_dataset"]
 
@@ -102,27 +101,30 @@ def _result_from_package(path: Path, created: bool) -> IngestResult:
 def ingest_dataset(
     frames: str | Path | Sequence[str | Path],
     root: str | Path,
-    provenance: Provenance | Mapping[str, Any],
     *,
+    dataset_id: str,
+    version: str,
+    provenance: Mapping[str, Any],
+    parameter_values: Sequence[Mapping[str, Any]] = (),
     documentation_links: Mapping[str, str] | None = None,
     expected_frame_count: int | None = None,
 ) -> IngestResult:
-    """Ingest the frames (a folder or a list of paths) into ``root`` (see module docstring)."""
-    if not isinstance(provenance, Provenance):
-        provenance = Provenance.model_validate(provenance)
+    """Ingest the frames (a folder or a list of paths) into ``root`` (see module docstring).
+
+    ``version`` is the dataset version derived from ``provenance`` by the data center
+    (:func:`dkist_processing_core.datacenter.versions.version_id`); the package of an
+    existing version is returned as it is (ingest is idempotent).
+    """
     paths = _frames_of(frames)
     verify_frames(paths)  # raises before anything is written
-    version = dataset_version(provenance)
-    final = package_path(root, provenance.dataset_id, version)
+    final = package_path(root, dataset_id, version)
     if final.exists():
         return _result_from_package(final, created=False)
 
     headers = [read_frame_header(p)[1] for p in paths]
     ids = {str(h.get("DSETID")) for h in headers}
-    if ids != {provenance.dataset_id}:
-        raise ValueError(
-            f"frames carry DSETID {sorted(ids)} but the provenance is for dataset {provenance.dataset_id}"
-        )
+    if ids != {dataset_id}:
+        raise ValueError(f"frames carry DSETID {sorted(ids)} but the dataset is {dataset_id}")
     links = dict(documentation_links or {})
     for key, name in (
         ("INFO_URL", "info"),
@@ -137,7 +139,7 @@ def ingest_dataset(
     Path(root).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".ingest.", dir=root) as work:
         work = Path(work)
-        dsid = provenance.dataset_id
+        dsid = dataset_id
         data_paths = write_quality_data(quality, work, stem=dsid)
         report = write_quality_report(quality, work / f"{dsid}_quality_report.pdf")
         movie = write_browse_movie(
@@ -164,9 +166,9 @@ def ingest_dataset(
                     "dataset_inventory": work / "dataset_inventory.json",
                     "frame_inventory": work / "frame_inventory.json",
                 },
-                parameter_values=[p.model_dump() for p in provenance.parameter_values],
+                parameter_values=[dict(p) for p in parameter_values],
                 documentation_links=links,
-                provenance=provenance.model_dump(),
+                provenance=dict(provenance),
                 asdf_inventory=inventory.record,
             )
         except PackageExistsError:
