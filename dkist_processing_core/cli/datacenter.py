@@ -86,6 +86,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(datasets_app, name="datasets")
     app.add_typer(reprocess_app, name="reprocess")
     app.command("status")(status)
+    app.command("cron")(cron)
 
 
 # --- db -----------------------------------------------------------------------------------------
@@ -507,6 +508,23 @@ def schedule(
         "outcomes",
         ["run", "status", "failed task", "ticket"],
         [(o.recipe_run_id, o.status, o.failed_task, o.ticket_id) for o in outcomes],
+    )
+
+
+def cron(
+    smtp: str = typer.Option(None, help="SMTP server host:port for the PI notices."),
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """The periodic pass for a plain cron: readiness, then run and publish what is ready."""
+    from ..datacenter import periodic
+
+    console.print(periodic.readiness_pass(database_url=database_url, workdir=workdir))
+    outcomes = periodic.start_ready_runs(database_url=database_url, workdir=workdir, smtp=smtp)
+    _table(
+        "outcomes",
+        ["run", "status", "failed task", "ticket"],
+        [(o["recipe_run_id"], o["status"], o["failed_task"], o["ticket_id"]) for o in outcomes],
     )
 
 
