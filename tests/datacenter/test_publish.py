@@ -235,6 +235,11 @@ def test_asdf_loads_and_reaches_the_frames(publication):
     assert seen == set(by_name)  # every L1 frame, once
 
 
+def _wrap(arcsec):
+    """Angles (arcsec) into [-180, 180) deg: the gwcs gives longitude in [0, 360) deg."""
+    return (np.asarray(arcsec) + 648000.0) % 1296000.0 - 648000.0
+
+
 def _world(ds, index_grids):
     """World coordinates by physical type: helioprojective in arcsec, wavelength in nm."""
     world = ds.wcs.array_index_to_world_values(*index_grids)
@@ -242,7 +247,7 @@ def _world(ds, index_grids):
     for kind, unit, value in zip(ds.wcs.world_axis_physical_types, ds.wcs.world_axis_units, world):
         quantity = np.asarray(value) * u.Unit(unit)
         if kind.startswith("custom:pos.helioprojective"):
-            quantity = quantity.to(u.arcsec)
+            quantity = _wrap(quantity.to_value(u.arcsec)) * u.arcsec
         elif kind == "em.wl":
             quantity = quantity.to(u.nm)
         out[kind] = quantity.value
