@@ -33,7 +33,7 @@ from ..datacenter.publish import publish_recipe_run
 from ..datacenter.scheduling import Scheduler
 from ..datacenter.status import processing_status
 from ..datacenter.store import open_store
-from ..simulate import simulate_vbi, simulate_visp
+from ..simulate import simulate_vbi, simulate_visp, single_filter
 
 PROPOSAL = "pid_2_114"
 PI = ("Dr. Helios Sunfield", "pi@sunfield.example")
@@ -77,7 +77,8 @@ def run_demo(workdir: Path | str, *, seed: int = 1, console: Console | None = No
     console.rule("1. the summit: simulated observations with a known truth")
     observations = {
         "visp": simulate_visp(workdir / "summit" / "visp", seed=seed),
-        "vbi": simulate_vbi(workdir / "summit" / "vbi", seed=seed),
+        # A VBI dataset is one filter: the demo observes one (430.5 nm) of the three.
+        "vbi": simulate_vbi(workdir / "summit" / "vbi", seed=seed, **single_filter(1)),
     }
     for name, obs in observations.items():
         console.print(f"{name}: {len(obs.frames)} raw frames in {len(obs.op_runs)} OP runs")

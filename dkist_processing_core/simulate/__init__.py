@@ -12,7 +12,13 @@ from dkist_processing_core.simulate.observation import (
     SimulatedObservation,
     SimulationTruth,
 )
-from dkist_processing_core.simulate.vbi import VbiConfig, VbiModel, iter_vbi_frames, simulate_vbi
+from dkist_processing_core.simulate.vbi import (
+    VbiConfig,
+    VbiModel,
+    iter_vbi_frames,
+    simulate_vbi,
+    single_filter,
+)
 from dkist_processing_core.simulate.visp import (
     VispConfig,
     VispModel,
@@ -37,4 +43,5 @@ __all__ = [
     "read_frame",
     "simulate_vbi",
     "simulate_visp",
+    "single_filter",
 ]

@@ -176,6 +176,22 @@ class VbiModel:
         return SimulationTruth(arrays, values)
 
 
+PER_FILTER_FIELDS = ("wavelengths_nm", "exposure_ms", "counts_per_ms", "granulation_contrast")
+
+
+def single_filter(index: int, config: VbiConfig | None = None) -> dict[str, tuple[float]]:
+    """Configuration overrides that keep filter ``index`` of ``config`` (default: VbiConfig()).
+
+    A DKIST dataset is one instrument at one pass band, so a VBI observation that a recipe
+    run turns into one dataset is of one filter: ``simulate_vbi(root, **single_filter(1))``.
+    """
+    c = config or VbiConfig()
+    n = len(c.wavelengths_nm)
+    if not 0 <= index < n:
+        raise ValueError(f"filter index {index} is outside the {n} filters {c.wavelengths_nm}")
+    return {name: (getattr(c, name)[index],) for name in PER_FILTER_FIELDS}
+
+
 def vbi_run_ids(seed: int) -> dict[str, str]:
     """OP run ids (ID___008) for the three OP runs of a simulated VBI observation."""
     return {op: f"eid_{seed}_vbi_{op}_op" for op in ("dark", "gain", "observe")}

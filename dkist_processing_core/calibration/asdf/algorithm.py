@@ -108,7 +108,8 @@ class AsdfCheck(BaseModel):
     """What :func:`check_dataset_asdf` compared, and the largest disagreements."""
 
     frame_count: int
-    dataset_shape: list[int]
+    tile_count: int = 1
+    dataset_shape: list[int]  # of one tile, for a mosaic
     world_axis_physical_types: list[str]
     max_spatial_error_arcsec: float
     max_wavelength_error_nm: float
@@ -146,6 +147,7 @@ def check_dataset_asdf(
 ) -> AsdfCheck:
     """Load ``asdf_path`` with ``dkist.load_dataset`` and check it against its frames.
 
+    A mosaic loads as a ``TiledDataset``; each tile is checked as a dataset of its own.
     For every frame the dataset refers to, and every corner of that frame's
     pixel grid, the dataset's world coordinates (gwcs, via the dkist user tools)
     must equal the frame's FITS WCS (astropy) within the tolerances; the data read
@@ -156,58 +158,66 @@ def check_dataset_asdf(
     """
     import dkist
 
-    asdf_path = Path(asdf_path)
-    ds = dkist.load_dataset(asdf_path)
-    names = np.asarray(ds.files.filenames)
-    # The leading array axes enumerate files; the trailing ones are one frame.
-    n_file_axes = next(
-        k for k in range(ds.data.ndim + 1) if np.prod(ds.data.shape[:k]) == names.size
-    )
-    filenames = names.reshape(ds.data.shape[:n_file_axes])
-    basepath = Path(ds.files.basepath)
-    world_types = list(ds.wcs.world_axis_physical_types)
-    frame_ndim = ds.data.ndim - n_file_axes
-    frame_shape = ds.data.shape[filenames.ndim :]
-    max_spatial = max_wave = max_data = 0.0
-    corners_checked = 0
-    for file_index in np.ndindex(filenames.shape):
-        path = basepath / str(filenames[file_index])
-        with fits.open(path) as hdul:
-            from dkist_processing_core.datacenter.catalog.inventory import find_image_hdu
+    from dkist_processing_core.datacenter.catalog.inventory import find_image_hdu
 
-            image = hdul[find_image_hdu(hdul)]
-            header, data = image.header, image.data
-        through_dataset = np.asarray(ds.data[file_index])
-        max_data = max(
-            max_data, float(np.nanmax(np.abs(through_dataset - data.reshape(frame_shape))))
+    asdf_path = Path(asdf_path)
+    loaded = dkist.load_dataset(asdf_path)
+    # A mosaic (VBI) is a TiledDataset: one Dataset per tile, each checked the same way.
+    tiles = [d for d in loaded.flat if d is not None] if hasattr(loaded, "flat") else [loaded]
+    max_spatial = max_wave = max_data = 0.0
+    corners_checked = frame_count = 0
+    for ds in tiles:
+        names = np.asarray(ds.files.filenames)
+        # The leading array axes enumerate files; the trailing ones are one frame.
+        n_file_axes = next(
+            k for k in range(ds.data.ndim + 1) if np.prod(ds.data.shape[:k]) == names.size
         )
-        for corner in itertools.product(*[(0, n - 1) for n in frame_shape]):
-            # dataset array index (C order) -> world, via the gwcs
-            world = ds.wcs.array_index_to_world_values(*file_index, *corner)
-            got = dict(zip(world_types, world))
-            # the frame's FITS pixel: reversed array order, padded with the dummy axis
-            fits_pixel = tuple(reversed(corner)) + (0,) * (header["NAXIS"] - frame_ndim)
-            lon, lat, wave = _frame_world(header, fits_pixel)
-            units = dict(zip(world_types, ds.wcs.world_axis_units))
-            if lon is not None:
-                got_lon = (
-                    got["custom:pos.helioprojective.lon"]
-                    * u.Unit(units["custom:pos.helioprojective.lon"])
-                ).to_value(u.arcsec)
-                got_lat = (
-                    got["custom:pos.helioprojective.lat"]
-                    * u.Unit(units["custom:pos.helioprojective.lat"])
-                ).to_value(u.arcsec)
-                err = max(abs(_wrap_arcsec(got_lon - lon)), abs(_wrap_arcsec(got_lat - lat)))
-                max_spatial = max(max_spatial, err)
-            if wave is not None and "em.wl" in got:
-                got_wave = (got["em.wl"] * u.Unit(units["em.wl"])).to_value(u.nm)
-                max_wave = max(max_wave, abs(got_wave - wave))
-            corners_checked += 1
+        filenames = names.reshape(ds.data.shape[:n_file_axes])
+        frame_count += int(filenames.size)
+        basepath = Path(ds.files.basepath)
+        world_types = list(ds.wcs.world_axis_physical_types)
+        units = dict(zip(world_types, ds.wcs.world_axis_units))
+        frame_ndim = ds.data.ndim - n_file_axes
+        frame_shape = ds.data.shape[filenames.ndim :]
+        for file_index in np.ndindex(filenames.shape):
+            path = basepath / str(filenames[file_index])
+            with fits.open(path) as hdul:
+                image = hdul[find_image_hdu(hdul)]
+                header, data = image.header, image.data
+            through_dataset = np.asarray(ds.data[file_index])
+            max_data = max(
+                max_data, float(np.nanmax(np.abs(through_dataset - data.reshape(frame_shape))))
+            )
+            for corner in itertools.product(*[(0, n - 1) for n in frame_shape]):
+                # dataset array index (C order) -> world, via the gwcs
+                world = ds.wcs.array_index_to_world_values(*file_index, *corner)
+                if len(world_types) == 1:
+                    world = (world,)
+                got = dict(zip(world_types, world))
+                # the frame's FITS pixel: reversed array order, padded with the dummy axis
+                fits_pixel = tuple(reversed(corner)) + (0,) * (header["NAXIS"] - frame_ndim)
+                lon, lat, wave = _frame_world(header, fits_pixel)
+                if lon is not None:
+                    got_lon = (
+                        got["custom:pos.helioprojective.lon"]
+                        * u.Unit(units["custom:pos.helioprojective.lon"])
+                    ).to_value(u.arcsec)
+                    got_lat = (
+                        got["custom:pos.helioprojective.lat"]
+                        * u.Unit(units["custom:pos.helioprojective.lat"])
+                    ).to_value(u.arcsec)
+                    err = max(abs(_wrap_arcsec(got_lon - lon)), abs(_wrap_arcsec(got_lat - lat)))
+                    max_spatial = max(max_spatial, err)
+                if wave is not None and "em.wl" in got:
+                    got_wave = (got["em.wl"] * u.Unit(units["em.wl"])).to_value(u.nm)
+                    max_wave = max(max_wave, abs(got_wave - wave))
+                corners_checked += 1
+    ds = tiles[0]
     check = AsdfCheck(
-        frame_count=int(filenames.size),
+        frame_count=frame_count,
+        tile_count=len(tiles),
         dataset_shape=list(ds.data.shape),
-        world_axis_physical_types=world_types,
+        world_axis_physical_types=list(ds.wcs.world_axis_physical_types),
         max_spatial_error_arcsec=max_spatial,
         max_wavelength_error_nm=max_wave,
         max_data_difference=max_data,

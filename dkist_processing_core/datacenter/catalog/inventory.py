@@ -239,6 +239,15 @@ def dataset_inventory(
     record = jsonable(
         dict(extract_inventory(parser, transform_builder=builder, **dict(extra_inventory or {})))
     )
+    if not record.get("hasSpectralAxis"):
+        # An imager's dataset (VBI) has no wavelength axis: its pass band is WAVEMIN..WAVEMAX.
+        # dkist-inventory 1.11 means to do this for VBI, but compares the list
+        # _get_unique(INSTRUME) with "VBI", never equal, and falls back to int(LINEWAV)
+        # (430.52 nm -> 430). Taken from the headers here, as dkist-inventory intends.
+        lows = [float(h["WAVEMIN"]) for h in headers if "WAVEMIN" in h]
+        highs = [float(h["WAVEMAX"]) for h in headers if "WAVEMAX" in h]
+        if lows and highs:
+            record["wavelengthMin"], record["wavelengthMax"] = min(lows), max(highs)
     record["frameCount"] = len(paths)
     size = sum(p.stat().st_size for p in paths)
     return DatasetInventory(

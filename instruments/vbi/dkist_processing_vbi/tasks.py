@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
 
 from dkist_processing_core.calibration import keywords as kw
 from dkist_processing_core.calibration import tags as t
-from dkist_processing_core.calibration.input.frames import keyword
+from dkist_processing_core.calibration.input.frames import InputFrameError, keyword
 from dkist_processing_core.calibration.input.task import ParseInputData
 from dkist_processing_core.calibration.l1.header import DatasetAxis, L1FrameDescription
 from dkist_processing_core.calibration.l1.task import WriteL1Frames
@@ -32,7 +34,9 @@ class VbiParseInputData(ParseInputData):
     Outputs
     -------
     The frames indexed as by the shared parsing, plus ``STEP_<tile>``, ``REPEAT_<k>`` and
-    ``WAVELENGTH_<nm>``.
+    ``WAVELENGTH_<nm>``. Observe frames of more than one filter stop the run: a DKIST
+    dataset is one instrument at one pass band (and one instrument program execution), so a
+    VBI recipe run calibrates one filter; gain frames of other filters are indexed and unused.
 
     Parameters
     ----------
@@ -50,22 +54,46 @@ class VbiParseInputData(ParseInputData):
             tags.append(t.repeat(keyword(header, kw.VBI_CURRENT_FRAME, path, int)))
         return tags
 
+    def run(self) -> None:
+        super().run()
+        # A DKIST dataset is one instrument at one pass band: one VBI filter, observed by one
+        # instrument program execution (dkist-inventory requires a single IP_ID per dataset).
+        wavelengths = sorted(
+            float(w) for w in self.scratch.values_of("WAVELENGTH_", t.INPUT, t.task(t.OBSERVE))
+        )
+        if len(wavelengths) > 1:
+            raise InputFrameError(
+                f"the input dataset holds VBI observe frames of {len(wavelengths)} filters "
+                f"({', '.join(f'{w:g} nm' for w in wavelengths)}); a VBI dataset is one "
+                "filter: assemble one input dataset (one processing candidate) per filter"
+            )
+
 
 class VbiWriteL1Frames(WriteL1Frames):
-    r"""Write VBI Level 1 frames: one per mosaic tile and filter.
+    r"""Write VBI Level 1 frames: one per mosaic tile and frame, of one filter.
 
     Algorithm
     ---------
     The shared L1 writing (see :class:`~dkist_processing_core.calibration.l1.task.WriteL1Frames`).
-    A VBI dataset has five axes: the two spatial axes of the array, the frame number
-    within a tile's burst (time), the mosaic tile and the filter (wavelength). VBI's own keys describe the central region of the
-    frame (the central half in each axis): its mean intensity ``VBICRI``, its RMS
-    contrast ``VBICRMSC`` :math:`= \sigma_I / \langle I \rangle` and its size
-    ``VBICRLEN``; ``VBINMOSC`` and ``VBICMOSC`` count the mosaic repeats (one here).
+    A VBI dataset is one filter (a DKIST dataset is one instrument at one pass band). Its
+    axes are those the DKIST data center and user tools know for VBI: the two spatial axes
+    of the array and, when a tile has more than one frame, the frame number within the
+    tile's burst (time). The mosaic is not a dataset axis: each tile is a dataset of its own
+    within a tiled dataset, placed by the SPEC-0214 mosaic keys ``MAXIS = 2``, ``MAXIS1``,
+    ``MAXIS2`` (tiles along helioprojective longitude and latitude) and ``MINDEX1``,
+    ``MINDEX2`` (this tile's 1-based place along them). The place is derived from the
+    pointing: tiles whose centres differ by less than half a tile along an axis share a
+    column (row), and columns (rows) are numbered by increasing longitude (latitude).
+
+    VBI's own keys describe the central region of the frame (the central half in each
+    axis): its mean intensity ``VBICRI``, its RMS contrast ``VBICRMSC``
+    :math:`= \sigma_I / \langle I \rangle` and its size ``VBICRLEN``; ``VBINMOSC`` and
+    ``VBICMOSC`` count the mosaic repeats (one here).
 
     Inputs
     ------
-    Frames tagged ``CALIBRATED``, ``STEP_<tile>``, ``WAVELENGTH_<nm>``.
+    Frames tagged ``CALIBRATED``, ``STEP_<tile>``, ``REPEAT_<k>``, ``WAVELENGTH_<nm>`` (one
+    wavelength).
 
     Outputs
     -------
@@ -77,46 +105,91 @@ class VbiWriteL1Frames(WriteL1Frames):
         As for the shared L1 writing.
     """
 
+    def mosaic_places(self) -> dict[int, tuple[int, int, int, int]]:
+        """``{tile: (MAXIS1, MAXIS2, MINDEX1, MINDEX2)}`` from the tiles' pointing."""
+        if getattr(self, "_mosaic_places", None) is not None:
+            return self._mosaic_places
+        centres: dict[int, tuple[float, float]] = {}
+        half_tile = [0.0, 0.0]
+        for tile in sorted(int(s) for s in self.scratch.values_of("STEP_", t.CALIBRATED)):
+            path = self.scratch.find(t.CALIBRATED, t.spatial_step(tile))[0]
+            header = fits.getheader(path, 0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FITSFixedWarning)
+                wcs = WCS(header)
+            ny, nx = header["NAXIS2"], header["NAXIS1"]
+            pixel = [(nx - 1) / 2, (ny - 1) / 2] + [0] * (wcs.pixel_n_dim - 2)
+            world = wcs.pixel_to_world_values(*pixel)
+            types = [str(c)[:4] for c in wcs.wcs.ctype]
+            lon, lat = world[types.index("HPLN")], world[types.index("HPLT")]
+            centres[tile] = (float(lon), float(lat))
+            # half a tile along each axis, in the WCS's unit (degrees after astropy's normalising)
+            scale = np.abs(wcs.wcs.cdelt)
+            half_tile = [scale[types.index("HPLN")] * nx / 2, scale[types.index("HPLT")] * ny / 2]
+
+        def ranks(values: list[float], tolerance: float) -> tuple[list[int], int]:
+            # Cluster sorted values into columns whose members lie within half a tile.
+            order = sorted(set(values))
+            groups: list[float] = []
+            for v in order:
+                if not groups or v - groups[-1] > tolerance:
+                    groups.append(v)
+            return [
+                1 + max(i for i, g in enumerate(groups) if v >= g - 1e-12) for v in values
+            ], len(groups)
+
+        tiles = sorted(centres)
+        index1, n1 = ranks([centres[k][0] for k in tiles], half_tile[0])
+        index2, n2 = ranks([centres[k][1] for k in tiles], half_tile[1])
+        places = {k: (n1, n2, i1, i2) for k, i1, i2 in zip(tiles, index1, index2)}
+        if len({p[2:] for p in places.values()}) != len(tiles):
+            raise ValueError(
+                f"VBI tiles {tiles} do not form a mosaic grid: tile centres "
+                f"{[centres[k] for k in tiles]} share grid places"
+            )
+        self._mosaic_places = places
+        return places
+
     def describe_frames(self, frames):
-        tiles = sorted(int(s) for s in self.scratch.values_of("STEP_", t.CALIBRATED))
-        wavelengths = sorted(float(w) for w in self.scratch.values_of("WAVELENGTH_", t.CALIBRATED))
+        wavelengths = self.scratch.values_of("WAVELENGTH_", t.CALIBRATED)
+        if len(wavelengths) != 1:
+            raise ValueError(
+                f"VBI L1 frames of one dataset must be of one filter; the calibrated frames "
+                f"are at {sorted(float(w) for w in wavelengths)} nm"
+            )
         repeats = sorted(int(k) for k in self.scratch.values_of("REPEAT_", t.CALIBRATED))
+        places = self.mosaic_places()
         out = []
         for _, _, data, tags in frames:
             image = data[0].astype(np.float64)
             ny, nx = image.shape
             central = image[ny // 4 : ny - ny // 4, nx // 4 : nx - nx // 4]
             tile = int(next(x[5:] for x in tags if x.startswith("STEP_")))
-            wavelength = float(next(x[11:] for x in tags if x.startswith("WAVELENGTH_")))
             repeat = int(next(x[7:] for x in tags if x.startswith("REPEAT_")))
             axes = [
                 DatasetAxis(physical_type="SPATIAL", pixel_name="spatial x",
                             world_name="helioprojective longitude", unit="arcsec", length=nx),
                 DatasetAxis(physical_type="SPATIAL", pixel_name="spatial y",
                             world_name="helioprojective latitude", unit="arcsec", length=ny),
-                DatasetAxis(physical_type="TEMPORAL", pixel_name="frame number",
-                            world_name="time", unit="s", length=len(repeats)),
-                DatasetAxis(physical_type="SPATIAL", pixel_name="mosaic tile",
-                            world_name="helioprojective position", unit="arcsec",
-                            length=len(tiles)),
-                DatasetAxis(physical_type="SPECTRAL", pixel_name="filter",
-                            world_name="wavelength", unit="nm", length=len(wavelengths)),
             ]  # fmt: skip
+            index = []
+            if len(repeats) > 1:
+                axes.append(
+                    DatasetAxis(physical_type="TEMPORAL", pixel_name="frame number",
+                                world_name="time", unit="s", length=len(repeats))
+                )  # fmt: skip
+                index.append(repeats.index(repeat))
+            keys = {
+                "VBINMOSC": 1,
+                "VBICMOSC": 1,
+                "VBICRI": float(central.mean()),
+                "VBICRMSC": float(central.std() / central.mean()),
+                "VBICRLEN": int(min(central.shape)),
+            }
+            if len(places) > 1:
+                maxis1, maxis2, mindex1, mindex2 = places[tile]
+                keys.update(MAXIS=2, MAXIS1=maxis1, MAXIS2=maxis2, MINDEX1=mindex1, MINDEX2=mindex2)
             out.append(
-                L1FrameDescription(
-                    dataset_axes=axes,
-                    dataset_index=[
-                        repeats.index(repeat),
-                        tiles.index(tile),
-                        wavelengths.index(wavelength),
-                    ],
-                    instrument_keys={
-                        "VBINMOSC": 1,
-                        "VBICMOSC": 1,
-                        "VBICRI": float(central.mean()),
-                        "VBICRMSC": float(central.std() / central.mean()),
-                        "VBICRLEN": int(min(central.shape)),
-                    },
-                )
+                L1FrameDescription(dataset_axes=axes, dataset_index=index, instrument_keys=keys)
             )
         return out

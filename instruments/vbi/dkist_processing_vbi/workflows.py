@@ -25,8 +25,8 @@ def l1_calibration() -> Workflow:
         "l1_calibration",
         __version__,
         instrument="vbi",
-        description="Raw VBI frames to Level 1 images of every mosaic tile and filter: darks, "
-        "gains per filter, science calibration, L1 writing, the quality report and the browse movie.",
+        description="Raw VBI frames of one filter to Level 1 images of every mosaic tile: darks, "
+        "the filter's gain, science calibration, L1 writing, the quality report and the browse movie.",
     )
     wf.add(VbiParseInputData)
     wf.add(DarkCalibration, upstreams=[VbiParseInputData])

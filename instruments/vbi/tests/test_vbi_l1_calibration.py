@@ -1,4 +1,4 @@
-"""The VBI L1 workflow on a simulated mosaic at three wavelengths, against the truth."""
+"""The VBI L1 workflow on a simulated mosaic of one filter, against the truth."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dkist_header_validator import spec214_validator
 from dkist_processing_vbi import DEFAULT_PARAMETER_VALUES
 
 from dkist_processing_core.calibration import tags as t
-from dkist_processing_core.framework import LocalExecutor, Scratch
-from dkist_processing_core.simulate import simulate_vbi
+from dkist_processing_core.framework import LocalExecutor, Scratch, TaskFailed
+from dkist_processing_core.simulate import simulate_vbi, single_filter
 from dkist_processing_core.simulate.oracle import expected_vbi_tile
 from dkist_processing_core.simulate.runs import run_spec_for
 
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("vbi-l1")
-    observation = simulate_vbi(root / "summit", seed=6)
+    # A VBI dataset is one filter (one pass band): the run calibrates the 430.52 nm filter.
+    observation = simulate_vbi(root / "summit", seed=6, **single_filter(1))
     spec = run_spec_for(
         observation, "vbi:l1_calibration", root / "scratch", DEFAULT_PARAMETER_VALUES
     )
@@ -69,11 +70,39 @@ def test_l1_headers_valid_and_describe_the_mosaic(run):
     truth = observation.truth
     paths = scratch.find(t.OUTPUT, t.L1)
     n_frames = len(observation.select("OBSERVE"))
-    assert n_frames == len(truth.wavelengths_nm) * len(truth.tile_origins) * 2  # 2 per tile
+    n_tiles = len(truth.tile_origins)
+    assert n_frames == n_tiles * 2  # 2 per tile, one filter
     assert len(paths) == n_frames
+    places = {}
     for path in paths:
         spec214_validator.validate(str(path), extra=False)
         header = fits.getheader(path, 1)
-        assert header["DNAXIS"] == 5 and header["DNAXIS4"] == len(truth.tile_origins)
-        assert header["DNAXIS3"] == 2  # frames per tile
+        # The dataset axes DKIST knows for VBI: x, y, frame number; the mosaic is MAXIS/MINDEX.
+        assert header["DNAXIS"] == 3 and header["DNAXIS3"] == 2  # frames per tile
+        assert [header[f"DTYPE{d}"] for d in (1, 2, 3)] == ["SPATIAL", "SPATIAL", "TEMPORAL"]
+        assert (header["MAXIS"], header["MAXIS1"], header["MAXIS2"]) == (2, 2, 2)
+        assert header["LINEWAV"] == truth.wavelengths_nm[0]
         assert header["VBINMOSC"] == 1 and header["VBICRI"] > 0
+        tile = int(next(x[5:] for x in scratch.tags_of(path) if x.startswith("STEP_")))
+        places.setdefault(tile, set()).add((header["MINDEX1"], header["MINDEX2"]))
+    # Each tile has one grid place, the places are distinct, and they follow the pointing:
+    # MINDEX1 counts columns (longitude, scene x), MINDEX2 rows (latitude, scene y).
+    assert all(len(p) == 1 for p in places.values())
+    for tile, ((mindex1, mindex2),) in places.items():
+        row, column = truth.tile_origins[tile - 1]
+        assert (mindex1, mindex2) == (1 + int(column > 0), 1 + int(row > 0))
+
+
+def test_an_input_dataset_of_several_filters_is_refused(tmp_path):
+    # One DKIST dataset is one pass band: three filters in one input dataset stop the run at
+    # parsing, with the filters named.
+    observation = simulate_vbi(tmp_path / "summit", seed=7, n_dark_frames=2, n_gain_frames=2)
+    spec = run_spec_for(
+        observation, "vbi:l1_calibration", tmp_path / "scratch", DEFAULT_PARAMETER_VALUES
+    )
+    with pytest.raises(TaskFailed) as failed:
+        LocalExecutor().run(spec)
+    assert failed.value.task_name == "VbiParseInputData"
+    for wavelength in observation.truth.wavelengths_nm:
+        assert f"{wavelength:g} nm" in failed.value.error
+    assert "one filter" in failed.value.error

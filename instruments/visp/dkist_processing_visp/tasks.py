@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,33 @@ from dkist_processing_core.calibration.l1.task import WriteL1Frames
 from dkist_processing_core.calibration.quality.metrics import estimate_noise
 
 STOKES = ("I", "Q", "U", "V")
+
+# FITS WCS cards (primary and alternate "A" description) of a header.
+_WCS_CARD = re.compile(
+    r"^(WCSAXES|WCSNAME|CRPIX\d|CRVAL\d|CDELT\d|CUNIT\d|CTYPE\d|CNAME\d|PC\d_\d|PV\d_\d"
+    r"|LONPOLE|LATPOLE)A?$"
+)
+
+
+def raster_step_wcs(header: fits.Header, step: int) -> dict:
+    """The frame's WCS with its raster position in CRPIX, as the summit writes ViSP headers.
+
+    The frame's own WCS puts its one raster pixel at longitude ``CRVALn`` (``CRPIXn = 1``),
+    different for every step. The DKIST tools (dkist-inventory's slit model) read the
+    raster axis as a pixel axis whose index is the step, so they take a varying ``CRVALn``
+    for pointing drift *on top of* the step offset and would count each step twice. Here
+    the same world coordinates are written with the step in the reference pixel:
+    ``CRVALn' = CRVALn - step * CDELTn`` and ``CRPIXn' = CRPIXn - step``, so
+    ``CRVALn' + (p - CRPIXn') CDELTn = CRVALn + (p - CRPIXn) CDELTn`` for every pixel ``p``,
+    and ``CRVALn'`` is the same for all steps of a regular raster (it changes only if the
+    pointing drifts, which is what the tools expect a varying ``CRVAL`` to mean).
+    """
+    cards = {key: header[key] for key in header if _WCS_CARD.match(key)}
+    for n in range(1, int(header.get("WCSAXES", header["NAXIS"])) + 1):
+        if str(header.get(f"CTYPE{n}", "")).startswith("HPLN") and header.get(f"NAXIS{n}") == 1:
+            cards[f"CRVAL{n}"] = float(header[f"CRVAL{n}"]) - step * float(header[f"CDELT{n}"])
+            cards[f"CRPIX{n}"] = float(header[f"CRPIX{n}"]) - step
+    return cards
 
 
 class VispParseInputData(ParseInputData):
@@ -56,7 +84,9 @@ class VispWriteL1Frames(WriteL1Frames):
     ---------
     The shared L1 writing (see :class:`~dkist_processing_core.calibration.l1.task.WriteL1Frames`).
     A ViSP dataset has four axes: wavelength and position along the slit (the
-    array), scan step (helioprojective longitude) and Stokes parameter. Each step's
+    array), scan step (helioprojective longitude) and Stokes parameter. The scan step's
+    longitude is written as the summit writes it, in the reference pixel of the raster
+    axis (see :func:`raster_step_wcs`), so that the DKIST tools place every step once. Each step's
     polarimetric noise is the largest robust noise of :math:`Q/I`, :math:`U/I` and
     :math:`V/I` relative to the mean intensity (``POL_NOIS``), and its sensitivity
     the same noise relative to the largest intensity (``POL_SENS``).
@@ -100,7 +130,7 @@ class VispWriteL1Frames(WriteL1Frames):
                         world_name="stokes", unit="", length=4),
         ]  # fmt: skip
         out = []
-        for _, _, _, tags in frames:
+        for _, header, _, tags in frames:
             step = int(next(x[5:] for x in tags if x.startswith("STEP_")))
             stokes = next(x[7:] for x in tags if x.startswith("STOKES_"))
             out.append(
@@ -108,6 +138,7 @@ class VispWriteL1Frames(WriteL1Frames):
                     dataset_axes=axes,
                     dataset_index=[step, STOKES.index(stokes)],
                     stokes=stokes,
+                    wcs=raster_step_wcs(header, step),
                     polarimetric_noise=noise,
                     polarimetric_sensitivity=sensitivity,
                 )
