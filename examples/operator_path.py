@@ -117,17 +117,33 @@ def main() -> None:
         cli("candidates", "manifest", op, str(count))
     cli("candidates", "frames", str(arrivals))
 
-    # 4. The periodic jobs: readiness, then the scheduler runs the recipe run.
+    # 4. The periodic jobs: readiness, then the scheduler runs the recipe run. One raw frame
+    #    is unreadable at first (moved aside, as by a storage fault), so the run fails and
+    #    becomes a ticket: manual by exception.
     cli("readiness", "run")
+    damaged = observation.paths[0]
+    aside = damaged.with_name(damaged.name + ".aside")
+    damaged.rename(aside)
+    print(f"# (storage fault: {damaged.name} is missing)")
     cli("runs", "schedule", "--scratch-root", str(workdir / "scratch"))
-
-    # 5. What an operator looks at.
-    cli("runs", "list")
     cli("status")
     cli("tickets", "list")
-    with Scratch(workdir / "scratch" / "recipe_run_1") as scratch:
+
+    # 5. The operator restores the frame and resolves the ticket by a simple retry; the next
+    #    scheduler pass runs the retry (the run resumes: completed tasks are not run again).
+    aside.rename(damaged)
+    print(f"# (frame {damaged.name} restored)")
+    cli("tickets", "retry", "1", "--operator", "ops-on-duty", "--note", "frame restored")
+    cli("runs", "schedule", "--scratch-root", str(workdir / "scratch"))
+
+    # 6. What an operator looks at.
+    cli("runs", "list")
+    cli("status")
+    cli("tickets", "list", "--all")
+    retry_scratch = workdir / "scratch" / "recipe_run_2"  # the retry is recipe run 2
+    with Scratch(retry_scratch) as scratch:
         level1 = scratch.find("OUTPUT", "L1")
-    print(f"# {len(level1)} Level 1 frames in {workdir / 'scratch' / 'recipe_run_1'}")
+    print(f"# {len(level1)} Level 1 frames in {retry_scratch}")
     for path in level1[:2]:
         with fits.open(path) as hdul:
             header = hdul[1].header

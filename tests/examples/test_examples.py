@@ -63,10 +63,17 @@ def test_operator_path_runs_a_candidate_to_level1_frames_through_the_cli(tmp_pat
     assert (tmp_path / "datacenter.sqlite").is_file()  # the embedded store in --workdir
     assert "280 new frames counted (0 already known)" in out
     assert "1 candidates ready (0 by the back stop), 1 recipe runs created" in out
-    status = out[out.index("$ dkist-processing status") :]
-    assert re.search(r"pid_3_visp .* 280/280 .* yes .* succeeded .* 1:succeeded", status)
-    tickets = out[out.index("$ dkist-processing tickets list") :]
-    assert not re.search(r"│ \d+ ", tickets), "a successful run leaves no ticket"
+    # The first attempt fails on the frame moved aside and opens a ticket naming the file.
+    first = out[out.index("$ dkist-processing runs schedule") : out.index("# (frame ")]
+    assert re.search(r"│ 1 +│ failed +│ VispParseInputData +│ 1 ", first)
+    assert re.search(r"│ 1 +│ 1 +│ manual_by_exception +│ open ", first)
+    assert "ticket 1 resolved: retry is recipe run 2" in out
+    # The retry succeeds; the status view and the ticket list say so.
+    after = out[out.index("# (frame ") :]
+    assert re.search(r"│ 2 +│ succeeded ", after)
+    assert re.search(r"pid_3_visp .* 280/280 .* yes .* succeeded .* 1:failed 2:succeeded", after)
+    assert re.search(r"│ 1 +│ 1 +│ manual_by_exception +│ resolved .* retry .* ops-on-duty", after)
     assert number(r"# (\d+) Level 1 frames", out) == 8
+    assert "recipe run 2, input dataset 1" in out
     assert f"documentation {workflow_doc_url('visp', 'l1_calibration', '1.0.0')}" in out
     assert f"source code   {workflow_source_url('visp', '1.0.0')}" in out
