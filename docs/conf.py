@@ -48,3 +48,34 @@ nitpicky = False
 
 # Generated pages live at the paths the L1 headers' documentation links point to.
 generate_pages(HERE)
+
+
+def _link_task_classes(app, env, node, contnode):
+    """A cross-reference to a Task class (``:class:`...DarkCalibration```) links its task page.
+
+    Task classes are documented once, on their generated pages, not in the API reference.
+    """
+    import importlib
+
+    from sphinx.util.nodes import make_refnode
+
+    from dkist_processing_core.framework import Task
+    from dkist_processing_core.framework.links import task_doc_path
+
+    if node.get("refdomain") != "py":
+        return None
+    module, _, name = node.get("reftarget", "").rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        return None
+    page = task_doc_path(cls)
+    if page not in env.found_docs:
+        return None
+    return make_refnode(app.builder, node["refdoc"], page, None, contnode, cls.__name__)
+
+
+def setup(app):
+    app.connect("missing-reference", _link_task_classes)
