@@ -9,6 +9,7 @@ variable, else a SQLite file in ``--workdir``).
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ..datacenter import readiness, recipe_runs, recipes, resolutions, tickets
 from ..datacenter.status import processing_status
 from ..datacenter.store import open_store
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs too
 
 DatabaseUrl = typer.Option(
     None, "--database-url", help="Database URL (default: env var or --workdir)."
@@ -85,6 +86,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(datasets_app, name="datasets")
     app.add_typer(reprocess_app, name="reprocess")
     app.command("status")(status)
+    app.command("cron")(cron)
 
 
 # --- db -----------------------------------------------------------------------------------------
@@ -166,6 +168,25 @@ def add_value(
                 s, instrument, parameter, _json_option(value, "value"), valid_from, valid_until
             )
             console.print(f"parameter value {row.id} added")
+    except recipes.RecipeError as e:
+        _fail(e)
+
+
+@recipes_app.command("import-instrument")
+def import_instrument(
+    instrument: str = typer.Argument(..., help="An installed instrument package, e.g. visp."),
+    valid_from: datetime = typer.Option(..., help="Default parameter values valid from (UTC)."),
+    pool: str = typer.Option("default", help="Resource pool of its recipes."),
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Register an installed instrument package: workflows, parameters, a recipe per workflow."""
+    try:
+        with _store(database_url, workdir).session() as s:
+            names = recipes.register_instrument_package(
+                s, instrument, valid_from=valid_from, resource_pool=pool
+            )
+        console.print(f"recipes: {', '.join(names)}")
     except recipes.RecipeError as e:
         _fail(e)
 
@@ -490,6 +511,23 @@ def schedule(
     )
 
 
+def cron(
+    smtp: str = typer.Option(None, help="SMTP server host:port for the PI notices."),
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """The periodic pass for a plain cron: readiness, then run and publish what is ready."""
+    from ..datacenter import periodic
+
+    console.print(periodic.readiness_pass(database_url=database_url, workdir=workdir))
+    outcomes = periodic.start_ready_runs(database_url=database_url, workdir=workdir, smtp=smtp)
+    _table(
+        "outcomes",
+        ["run", "status", "failed task", "ticket"],
+        [(o["recipe_run_id"], o["status"], o["failed_task"], o["ticket_id"]) for o in outcomes],
+    )
+
+
 # --- tickets ------------------------------------------------------------------------------------
 
 
@@ -612,34 +650,47 @@ def status(
     if as_json:
         console.print_json(json.dumps(data))
         return
-    rows = []
+    console.print(status_table(data))
+
+
+def status_table(data: list[dict]) -> Table:
+    """The status view as a table: one row per processing candidate."""
+    table = Table(title="processing status")
+    for column in (
+        "proposal",
+        "PI",
+        "observe OP",
+        "frames",
+        "ready",
+        "status",
+        "runs",
+        "open tickets",
+    ):
+        table.add_column(column)
     for p in data:
         for c in p["candidates"]:
-            rows.append(
-                (
-                    p["proposal_id"],
-                    p["principal_investigator"],
-                    c["observe_op_run_id"],
-                    f"{c['frames_received']}/{c['frames_expected'] if c['frames_expected'] is not None else '?'}",
-                    ("back stop" if c["ready_by_back_stop"] else "yes") if c["ready"] else "no",
-                    c["status"],
-                    " ".join(
-                        f"{r['recipe_run_id']}:{r['status']}"
-                        + (
-                            f"[reprocessing {r['reprocessing_of_version']}]"
-                            if r.get("reprocessing_of_version")
-                            else ""
-                        )
-                        for r in c["runs"]
-                    ),
-                    " ".join(map(str, c["open_tickets"])),
+            expected = c["frames_expected"] if c["frames_expected"] is not None else "?"
+            ready = ("back stop" if c["ready_by_back_stop"] else "yes") if c["ready"] else "no"
+            runs = " ".join(
+                f"{r['recipe_run_id']}:{r['status']}"
+                + (
+                    f"[reprocessing {r['reprocessing_of_version']}]"
+                    if r.get("reprocessing_of_version")
+                    else ""
                 )
+                for r in c["runs"]
             )
-    _table(
-        "processing status",
-        ["proposal", "PI", "observe OP", "frames", "ready", "status", "runs", "open tickets"],
-        rows,
-    )
+            table.add_row(
+                p["proposal_id"],
+                p["principal_investigator"],
+                c["observe_op_run_id"],
+                f"{c['frames_received']}/{expected}",
+                ready,
+                c["status"],
+                runs,
+                " ".join(map(str, c["open_tickets"])),
+            )
+    return table
 
 
 # --- datasets -----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Every command calls one library function that a notebook can call too.
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 
@@ -25,7 +26,7 @@ app = typer.Typer(
 )
 workflows_app = typer.Typer(help="Instruments' workflows: list, show and draw them.")
 app.add_typer(workflows_app, name="workflows")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs too
 
 
 @app.callback()

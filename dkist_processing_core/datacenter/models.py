@@ -449,7 +449,23 @@ class ManualExecution(Base):
 
 #: A dataset version's status: distributed unless discarded by a curator.
 VERSION_STATUSES = ("available", "superseded_pending_curation", "discarded")
-OBJECT_KINDS = ("frame", "asdf", "quality", "movie", "preview", "manifest", "other")
+OBJECT_KINDS = (
+    "frame",
+    "asdf",
+    "quality_report",
+    "quality_data",
+    "quality_report_data",
+    "movie",
+    "preview",
+    "manifest",
+    "parameter_values",
+    "documentation",
+    "provenance",
+    "dataset_inventory",
+    "frame_inventory",
+    "other",
+)
+_KIND_CHECK = "kind IN (" + ", ".join(f"'{k}'" for k in OBJECT_KINDS) + ")"
 
 
 class Dataset(Base):
@@ -588,15 +604,12 @@ class ObjectInventory(Base):
     __tablename__ = "object_inventory"
     __table_args__ = (
         UniqueConstraint("version_id", "object_key"),
-        CheckConstraint(
-            "kind IN ('frame', 'asdf', 'quality', 'movie', 'preview', 'manifest', 'other')",
-            name="kind",
-        ),
+        CheckConstraint(_KIND_CHECK, name="kind"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[str] = mapped_column(ForeignKey("dataset_version.version_id"), index=True)
     object_key: Mapped[str] = mapped_column(String(1024))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
 

@@ -576,3 +576,83 @@ def retire_recipe(session: Session, name: str, *, clock: Clock | None = None) ->
         )
     recipe.retired_at = (clock or SystemClock()).now()
     return recipe
+
+
+def parameter_type_of(value: Any) -> str:
+    """The parameter value type a default value implies (``json`` for lists and null)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return "json"
+
+
+def register_instrument_package(
+    session: Session,
+    instrument: str,
+    *,
+    valid_from: datetime,
+    resource_pool: str = DEFAULT_POOL,
+    clock: Clock | None = None,
+) -> list[str]:
+    """Register an installed instrument package: its workflows, parameters and a recipe each.
+
+    Parameters get the package's default values, valid from ``valid_from``; each
+    workflow gets a recipe named ``<instrument>_<workflow>`` (not manual). What is
+    already registered is left as it is, so calling this again changes nothing.
+    Returns the recipe names.
+    """
+    from dkist_processing_core.framework import instruments as installed
+
+    package = installed().get(instrument)
+    if package is None:
+        raise RecipeError(
+            f"instrument {instrument!r} is not installed; installed: {sorted(installed())}"
+        )
+    if not session.scalar(select(Instrument).where(Instrument.name == instrument)):
+        create_instrument(session, instrument, package.description, clock=clock)
+    for name, value in package.default_parameter_values.items():
+        exists = session.scalar(
+            select(Parameter)
+            .join(Instrument)
+            .where(Instrument.name == instrument, Parameter.name == name)
+        )
+        if exists is None:
+            create_parameter(session, instrument, name, parameter_type_of(value), clock=clock)
+            add_parameter_value(session, instrument, name, value, valid_from, clock=clock)
+    if session.get(ResourcePool, resource_pool) is None:
+        set_resource_pool(session, resource_pool, 1)
+    names = []
+    for workflow in package.workflows:
+        spec = session.scalar(
+            select(WorkflowSpecification)
+            .join(Instrument)
+            .where(
+                Instrument.name == instrument,
+                WorkflowSpecification.name == workflow.name,
+                WorkflowSpecification.version == workflow.version,
+            )
+        )
+        if spec is None:
+            create_workflow_specification(
+                session, instrument, workflow.name, workflow.version, clock=clock
+            )
+        name = f"{instrument}_{workflow.name}"
+        if not session.scalar(select(Recipe).where(Recipe.name == name)):
+            create_recipe(
+                session,
+                name,
+                instrument,
+                workflow.name,
+                workflow.version,
+                parameters=sorted(workflow.declared_parameters),
+                resource_pool=resource_pool,
+                description=workflow.description,
+                clock=clock,
+            )
+        names.append(name)
+    return names

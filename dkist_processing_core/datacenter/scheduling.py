@@ -16,6 +16,7 @@ and the failed task.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from .clock import Clock, SystemClock
 from .input_datasets import input_dataset_document, input_dataset_parameter_values
 from .models import (
+    Dataset,
     Instrument,
     ProcessingCandidate,
     Proposal,
@@ -132,6 +134,12 @@ def build_run_spec(session: Session, recipe_run_id: int, scratch_root: str | Pat
     spec = session.get(WorkflowSpecification, recipe.workflow_specification_id)
     instrument = session.get(Instrument, recipe.instrument_id)
     values = input_dataset_parameter_values(session, instance.input_dataset_id)
+    candidate = session.get(ProcessingCandidate, instance.processing_candidate_id)
+    # The dataset id the L1 headers carry (DSETID): the candidate's dataset, whose
+    # reprocessings add versions to it; its observe OP run id before its first version.
+    dataset_id = session.scalar(
+        select(Dataset.dataset_id).where(Dataset.processing_candidate_id == candidate.id)
+    )
     return RunSpec(
         recipe_run_id=run.id,
         workflow=spec.import_path or f"{instrument.name}:{spec.name}",
@@ -152,6 +160,8 @@ def build_run_spec(session: Session, recipe_run_id: int, scratch_root: str | Pat
             "processing_candidate_id": instance.processing_candidate_id,
             "attempt": run.attempt,
             "manually_processed": run.manually_processed,
+            "dataset_id": dataset_id or candidate.observe_op_run_id,
+            "instrument": instrument.name,
         },
     )
 
@@ -168,6 +178,7 @@ class Scheduler:
         clock: Clock | None = None,
         ticket_sink: TicketSink | None = None,
         waiting_weight_per_day: float = DEFAULT_WAITING_WEIGHT_PER_DAY,
+        after_success: Callable[[int], Any] | None = None,
     ):
         if executor is None:
             from dkist_processing_core.framework import LocalExecutor
@@ -179,6 +190,8 @@ class Scheduler:
         self.clock = clock or SystemClock()
         self.ticket_sink = ticket_sink or StoreTicketSink(self.clock)
         self.waiting_weight_per_day = waiting_weight_per_day
+        # Called with the recipe run id after a run succeeds, e.g. to publish its dataset.
+        self.after_success = after_success
 
     def claim(self) -> list[int]:
         """Move the runs that fit the free slots to ``running``; return their ids, in order."""
@@ -224,7 +237,7 @@ class Scheduler:
                 transition(
                     session, recipe_run_id, SUCCEEDED, clock=self.clock, report=_report_json(report)
                 )
-            return RunOutcome(recipe_run_id, SUCCEEDED)
+            return self._after_success(recipe_run_id)
         with self.store.session() as session:
             transition(
                 session,
@@ -250,6 +263,34 @@ class Scheduler:
 
             ticket = ticket_for_run(session, recipe_run_id)
         return RunOutcome(recipe_run_id, FAILED, failed_task, error, ticket.id if ticket else None)
+
+    def _after_success(self, recipe_run_id: int) -> RunOutcome:
+        """Run the after-success step; its failure becomes a ticket (the run stays succeeded)."""
+        if self.after_success is None:
+            return RunOutcome(recipe_run_id, SUCCEEDED)
+        try:
+            self.after_success(recipe_run_id)
+        except Exception as failure:
+            error = f"{type(failure).__name__}: {failure}"
+            with self.store.session() as session:
+                self.ticket_sink.open_tickets(
+                    session,
+                    [
+                        TicketRequest(
+                            recipe_run_id=recipe_run_id,
+                            kind=MANUAL_BY_EXCEPTION,
+                            error=error,
+                            failed_task="publish",
+                        )
+                    ],
+                )
+                from .tickets import ticket_for_run
+
+                ticket = ticket_for_run(session, recipe_run_id)
+            return RunOutcome(
+                recipe_run_id, SUCCEEDED, "publish", error, ticket.id if ticket else None
+            )
+        return RunOutcome(recipe_run_id, SUCCEEDED)
 
     def run_once(self) -> list[RunOutcome]:
         """Claim what fits the free slots and run it; return the outcomes."""

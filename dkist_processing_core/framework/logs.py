@@ -27,6 +27,8 @@ def configure_logging(level: int | str = "INFO", *, rich: bool | None = None) ->
         handler.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(handler)
     root.propagate = False
+    # Plotting libraries chatter about fonts while the quality report is drawn.
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 
 class RunLoggerAdapter(logging.LoggerAdapter):

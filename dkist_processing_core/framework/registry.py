@@ -18,6 +18,7 @@ import importlib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from .workflow import Workflow
 
@@ -37,6 +38,8 @@ class Instrument:
     workflows: list[Workflow] = field(default_factory=list)
     description: str = ""
     package: str = ""
+    # Parameter values a notebook, the demo or a new data center starts from.
+    default_parameter_values: dict[str, Any] = field(default_factory=dict)
 
     def workflow(self, name: str) -> Workflow:
         for wf in self.workflows:

@@ -112,7 +112,7 @@ def run_outputs(scratch_root: Path, recipe_run_id: int, dataset_id: str):
         )
         objects.append(_object(path, key, "frame"))
     for path in quality_paths:
-        objects.append(_object(path, f"{dataset_id}/{path.name}", "quality"))
+        objects.append(_object(path, f"{dataset_id}/{path.name}", "quality_data"))
     times = [f["date_beg"] for f in frames]
     inventory = {
         "dataset_id": dataset_id,

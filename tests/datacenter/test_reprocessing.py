@@ -140,7 +140,7 @@ def test_new_workflow_version(store, clock, tmp_path):
             "WriteL1Frames",
             "QualityReport",
         ]
-        assert sorted(o["kind"] for o in detail["objects"]) == ["frame"] * 3 + ["quality"]
+        assert sorted(o["kind"] for o in detail["objects"]) == ["frame"] * 3 + ["quality_data"]
         # Nothing is left to do for 2.0.
         assert find_reprocessing_candidates(s, older_than_workflow="process==2.0") == []
 

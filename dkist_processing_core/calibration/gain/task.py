@@ -109,6 +109,7 @@ class SolarGainCalibration(Task):
 
     reads = (
         (t.INPUT, t.task(t.SOLAR_GAIN)),
+        (t.INTERMEDIATE, t.task(t.DARK)),
         (t.INTERMEDIATE, t.task(t.LAMP_GAIN)),
         (t.INTERMEDIATE, t.task(t.GEOMETRIC)),
     )

@@ -43,7 +43,11 @@ class GeometricCalibration(Task):
         The largest spectral shift, in pixels, searched for.
     """
 
-    reads = ((t.INPUT, t.task(t.SOLAR_GAIN)), (t.INTERMEDIATE, t.task(t.LAMP_GAIN)))
+    reads = (
+        (t.INPUT, t.task(t.SOLAR_GAIN)),
+        (t.INTERMEDIATE, t.task(t.DARK)),
+        (t.INTERMEDIATE, t.task(t.LAMP_GAIN)),
+    )
     writes = ((t.INTERMEDIATE, t.task(t.GEOMETRIC)),)
     parameters = ("geometric_max_shift_px",)
 

@@ -69,7 +69,7 @@ def l1_provenance(task: Task) -> L1Provenance:
         workflow_version=context.workflow_version,
         calibration_version=context.workflow_version,
         library_versions=versions,
-        manual_processing=bool(given.get("manual_processing", False)),
+        manual_processing=bool(given.get("manually_processed", False)),
         dataset_id=dataset_id,
         product_id=given.get("product_id") or f"L1-{dataset_id}",
         parameter_values=used,

@@ -68,6 +68,7 @@ class SpectropolarimetricScienceCalibration(Task):
 
     reads = (
         (t.INPUT, t.task(t.OBSERVE)),
+        (t.INTERMEDIATE, t.task(t.DARK)),
         (t.INTERMEDIATE, t.task(t.GAIN)),
         (t.INTERMEDIATE, t.task(t.GEOMETRIC)),
         (t.INTERMEDIATE, t.task(t.DEMODULATION)),
@@ -135,7 +136,11 @@ class ImagerScienceCalibration(Task):
     None.
     """
 
-    reads = ((t.INPUT, t.task(t.OBSERVE)), (t.INTERMEDIATE, t.task(t.GAIN)))
+    reads = (
+        (t.INPUT, t.task(t.OBSERVE)),
+        (t.INTERMEDIATE, t.task(t.DARK)),
+        (t.INTERMEDIATE, t.task(t.GAIN)),
+    )
     writes = ((t.CALIBRATED, t.stokes("I")),)
 
     def run(self) -> None:

@@ -32,6 +32,7 @@ from dkist_processing_core.calibration.quality import (
     write_quality_data,
     write_quality_report,
 )
+from dkist_processing_core.calibration.quality.metrics import QualityMetrics
 from dkist_processing_core.datacenter.catalog.checksums import verify_frames
 from dkist_processing_core.datacenter.catalog.inventory import (
     DatasetInventory,
@@ -49,6 +50,9 @@ from dkist_processing_core.datacenter.catalog.package import (
 )
 
 __all__ = ["IngestResult", "ingest_dataset"]
+
+
+PRODUCT_KINDS = {"quality_data", "quality_report_data", "quality_report", "movie", "preview"}
 
 
 class IngestResult(BaseModel):
@@ -108,12 +112,17 @@ def ingest_dataset(
     parameter_values: Sequence[Mapping[str, Any]] = (),
     documentation_links: Mapping[str, str] | None = None,
     expected_frame_count: int | None = None,
+    products: Mapping[str, str | Path] | None = None,
 ) -> IngestResult:
     """Ingest the frames (a folder or a list of paths) into ``root`` (see module docstring).
 
     ``version`` is the dataset version derived from ``provenance`` by the data center
     (:func:`dkist_processing_core.datacenter.versions.version_id`); the package of an
     existing version is returned as it is (ingest is idempotent).
+
+    ``products`` are the quality data, quality report and browse movie the workflow
+    already made (keys ``quality_data``, ``quality_report_data``, ``quality_report``,
+    ``movie``, ``preview``); without them they are made here.
     """
     paths = _frames_of(frames)
     verify_frames(paths)  # raises before anything is written
@@ -133,18 +142,36 @@ def ingest_dataset(
     ):
         if key in headers[0]:
             links.setdefault(name, str(headers[0][key]))
-    frame_records = frame_inventory(paths, headers=headers)
-    quality = compute_quality_metrics(paths, expected_frame_count=expected_frame_count)
+    # Frames are keyed by where they lie in the package, as the object inventory keys them.
+    frame_records = [
+        r.model_copy(update={"object_key": f"{dataset_id}/{version}/{Path(r.object_key).name}"})
+        for r in frame_inventory(paths, headers=headers)
+    ]
+    made = {k: Path(v) for k, v in (products or {}).items()}
+    if set(made) >= PRODUCT_KINDS:
+        quality = QualityMetrics.model_validate_json(made["quality_data"].read_text())
+    else:
+        made = {}
+        quality = compute_quality_metrics(paths, expected_frame_count=expected_frame_count)
     inventory = dataset_inventory(paths, headers=headers, quality_summary=quality.summary())
     Path(root).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".ingest.", dir=root) as work:
         work = Path(work)
         dsid = dataset_id
-        data_paths = write_quality_data(quality, work, stem=dsid)
-        report = write_quality_report(quality, work / f"{dsid}_quality_report.pdf")
-        movie = write_browse_movie(
-            paths, work / f"{dsid}_browse_movie.mp4", work / f"{dsid}_preview.png"
-        )
+        if made:
+            data_paths = {k: made[k] for k in ("quality_data", "quality_report_data")}
+            report, movie_path, preview_path = (
+                made["quality_report"],
+                made["movie"],
+                made["preview"],
+            )
+        else:
+            data_paths = write_quality_data(quality, work, stem=dsid)
+            report = write_quality_report(quality, work / f"{dsid}_quality_report.pdf")
+            movie = write_browse_movie(
+                paths, work / f"{dsid}_browse_movie.mp4", work / f"{dsid}_preview.png"
+            )
+            movie_path, preview_path = movie.movie_path, movie.preview_path
         (work / "dataset_inventory.json").write_text(inventory.model_dump_json(indent=1))
         (work / "frame_inventory.json").write_text(
             json.dumps([r.model_dump() for r in frame_records], indent=1)
@@ -152,8 +179,8 @@ def ingest_dataset(
         products = {
             **data_paths,
             "quality_report": report,
-            "movie": movie.movie_path,
-            "preview": movie.preview_path,
+            "movie": movie_path,
+            "preview": preview_path,
         }
         try:
             build_package(

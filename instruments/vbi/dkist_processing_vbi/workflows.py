@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dkist_processing_core.calibration.dark.task import DarkCalibration
 from dkist_processing_core.calibration.gain.task import ImagerGainCalibration
+from dkist_processing_core.calibration.movie.task import MakeBrowseMovie
+from dkist_processing_core.calibration.quality.task import AssembleQualityReport
 from dkist_processing_core.calibration.science.task import ImagerScienceCalibration
 from dkist_processing_core.framework import Workflow
 
@@ -24,11 +26,13 @@ def l1_calibration() -> Workflow:
         __version__,
         instrument="vbi",
         description="Raw VBI frames to Level 1 images of every mosaic tile and filter: darks, "
-        "gains per filter, science calibration and L1 writing.",
+        "gains per filter, science calibration, L1 writing, the quality report and the browse movie.",
     )
     wf.add(VbiParseInputData)
     wf.add(DarkCalibration, upstreams=[VbiParseInputData])
     wf.add(ImagerGainCalibration, upstreams=[DarkCalibration])
     wf.add(ImagerScienceCalibration, upstreams=[ImagerGainCalibration])
     wf.add(VbiWriteL1Frames, upstreams=[ImagerScienceCalibration])
+    wf.add(AssembleQualityReport, upstreams=[VbiWriteL1Frames])
+    wf.add(MakeBrowseMovie, upstreams=[VbiWriteL1Frames])
     return wf

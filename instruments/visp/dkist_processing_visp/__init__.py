@@ -16,6 +16,7 @@ INSTRUMENT = Instrument(
     version=__version__,
     workflows=[l1_calibration()],
     description=__doc__.splitlines()[0],
+    default_parameter_values=DEFAULT_PARAMETER_VALUES,
     package="dkist-processing-visp",
 )
 

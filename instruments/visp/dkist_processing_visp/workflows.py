@@ -5,7 +5,9 @@ from __future__ import annotations
 from dkist_processing_core.calibration.dark.task import DarkCalibration
 from dkist_processing_core.calibration.gain.task import LampGainCalibration, SolarGainCalibration
 from dkist_processing_core.calibration.geometric.task import GeometricCalibration
+from dkist_processing_core.calibration.movie.task import MakeBrowseMovie
 from dkist_processing_core.calibration.polcal.task import PolarimetricCalibration
+from dkist_processing_core.calibration.quality.task import AssembleQualityReport
 from dkist_processing_core.calibration.science.task import SpectropolarimetricScienceCalibration
 from dkist_processing_core.framework import Workflow
 
@@ -40,4 +42,6 @@ def l1_calibration() -> Workflow:
     wf.add(PolarimetricCalibration, upstreams=[SolarGainCalibration])
     wf.add(SpectropolarimetricScienceCalibration, upstreams=[PolarimetricCalibration])
     wf.add(VispWriteL1Frames, upstreams=[SpectropolarimetricScienceCalibration])
+    wf.add(AssembleQualityReport, upstreams=[VispWriteL1Frames])
+    wf.add(MakeBrowseMovie, upstreams=[VispWriteL1Frames])
     return wf

@@ -1,0 +1,58 @@
+"""The quality report task."""
+
+from __future__ import annotations
+
+from ...framework import Task
+from .. import tags as t
+from .metrics import compute_quality_metrics
+from .report import write_quality_data, write_quality_report
+
+
+class AssembleQualityReport(Task):
+    r"""Measure the quality of the Level 1 frames and draw the quality report.
+
+    Algorithm
+    ---------
+    The L1 frames are read one at a time. For each frame:
+
+    - the Fried parameter :math:`r_0` (``ATMOS_R0``), kept only where the adaptive
+      optics were locked (``AO_LOCK``), as a function of time;
+    - the light level, the mean of the frame;
+    - the noise, estimated robustly from second differences of neighbouring pixels,
+      :math:`\sigma = 1.4826\,\mathrm{median}|x_{i-1} - 2x_i + x_{i+1}| / \sqrt{6}`,
+      insensitive to the smooth solar structure;
+    - for polarimetric data, per Stokes parameter :math:`X \in \{Q, U, V\}`, the
+      polarimetric noise :math:`\sigma_X / \langle I \rangle` and sensitivity
+      :math:`\sigma_X / \max I`.
+
+    Frame counts are compared with the expected count, and warnings are raised for
+    missing frames, unlocked AO and outliers. The metrics are written as JSON (the
+    machine-readable quality data, in ``dkist-quality``'s format) and drawn into a PDF
+    report with ``dkist-quality``.
+
+    Inputs
+    ------
+    L1 frames tagged ``OUTPUT``, ``L1``.
+
+    Outputs
+    -------
+    The quality data (JSON) and the PDF quality report, tagged ``OUTPUT``, ``QUALITY``.
+
+    Parameters
+    ----------
+    None.
+    """
+
+    reads = ((t.OUTPUT, t.L1),)
+    writes = ((t.OUTPUT, t.QUALITY),)
+
+    def run(self) -> None:
+        frames = self.scratch.find(t.OUTPUT, t.L1)
+        metrics = compute_quality_metrics(frames, expected_frame_count=len(frames))
+        folder = self.scratch.path_for("report").parent
+        for kind, path in write_quality_data(metrics, folder, stem=metrics.dataset_id).items():
+            self.scratch.add(path, [t.OUTPUT, t.QUALITY, kind.upper()])
+        report = write_quality_report(metrics, folder / f"{metrics.dataset_id}_quality_report.pdf")
+        self.scratch.add(report, [t.OUTPUT, t.QUALITY, "QUALITY_REPORT"])
+        for warning in metrics.warnings:
+            self.logger.warning("quality: %s", warning)
