@@ -129,17 +129,19 @@ def main() -> None:
     cli("status")
     cli("tickets", "list")
 
-    # 5. The operator restores the frame and resolves the ticket by a simple retry; the next
-    #    scheduler pass runs the retry (the run resumes: completed tasks are not run again).
+    # 5. The operator restores the frame and resolves the ticket by a simple retry. The next
+    #    periodic pass (what cron runs: readiness, the scheduler, then publishing each
+    #    success as a dataset version) runs the retry.
     aside.rename(damaged)
     print(f"# (frame {damaged.name} restored)")
     cli("tickets", "retry", "1", "--operator", "ops-on-duty", "--note", "frame restored")
-    cli("runs", "schedule", "--scratch-root", str(workdir / "scratch"))
+    cli("cron")
 
     # 6. What an operator looks at.
     cli("runs", "list")
     cli("status")
     cli("tickets", "list", "--all")
+    cli("datasets", "list")
     retry_scratch = workdir / "scratch" / "recipe_run_2"  # the retry is recipe run 2
     with Scratch(retry_scratch) as scratch:
         level1 = scratch.find("OUTPUT", "L1")

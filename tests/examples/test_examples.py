@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dkist_processing_core.framework.links import workflow_doc_url, workflow_source_url
+from dkist_processing_core.framework.registry import resolve_workflow
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -41,7 +42,9 @@ def test_notebook_path_recovers_the_truth(tmp_path):
     out = run_example("notebook_path.py", tmp_path)
     assert "recipe run 1: succeeded" in out
     tasks = re.findall(r"^  (\w+) +(\w+) +[\d.]+ s$", out, flags=re.MULTILINE)
-    assert len(tasks) == 8 and all(status == "succeeded" for _, status in tasks)  # every task
+    workflow = resolve_workflow("visp:l1_calibration")
+    assert [name for name, _ in tasks] == workflow.task_order  # every task, in order
+    assert all(status == "succeeded" for _, status in tasks)
     # Same tolerances as the ViSP workflow tests: darks and gain within 0.5% (20 darks per
     # exposure time, 4 gain repeats: photon noise is a few 1e-3), spectral shifts within 0.05 px.
     darks = [float(x) for x in re.findall(r"dark [\d.]+ ms: largest relative error (\S+)", out)]
@@ -73,6 +76,11 @@ def test_operator_path_runs_a_candidate_to_level1_frames_through_the_cli(tmp_pat
     assert re.search(r"│ 2 +│ succeeded ", after)
     assert re.search(r"pid_3_visp .* 280/280 .* yes .* succeeded .* 1:failed 2:succeeded", after)
     assert re.search(r"│ 1 +│ 1 +│ manual_by_exception +│ resolved .* retry .* ops-on-duty", after)
+    # The periodic pass published the retry's output as an available dataset version.
+    datasets = out[out.index("$ dkist-processing datasets list") :]
+    assert re.search(
+        r"eid_3_visp_observe_op +│ v\w+ +│ 1 +│ available +│ l1_calibration 1\.0\.0 +│ 2 ", datasets
+    )
     assert number(r"# (\d+) Level 1 frames", out) == 8
     assert "recipe run 2, input dataset 1" in out
     assert f"documentation {workflow_doc_url('visp', 'l1_calibration', '1.0.0')}" in out
