@@ -29,7 +29,15 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) docs
 	$(MAKE) test-airflow
+
+# The documentation site, with warnings as errors (task and workflow pages are generated from
+# the code at build time; Graphviz draws the graphs).
+docs: $(STAMP)
+	bash .ci/ensure-services
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "documentation site: docs/_build/html/index.html"
 
 # Airflow in its own tox environment (its pins never constrain the library's); tox keeps the
 # environment between runs and reinstalls only when tox.ini or the dependencies change.

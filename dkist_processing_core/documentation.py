@@ -114,6 +114,41 @@ def _task_page(task: type[Task], used_by: list[tuple[str, Workflow]], shared: bo
     return "\n".join(out) + "\n"
 
 
+def _dot_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def workflow_dot(wf: Workflow, links: dict[str, str]) -> str:
+    """A Graphviz drawing of a workflow whose boxes link to the task pages.
+
+    Graphviz renders to SVG when the site is built, so the drawing needs no
+    JavaScript and no network when it is read (mermaid loads from a CDN).
+    """
+    lines = [
+        f"digraph {_dot_string(wf.name)} {{",
+        "  rankdir=TB;",
+        '  graph [fontname="sans-serif", nodesep=0.25, ranksep=0.35];',
+        '  node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize=11];',
+        '  edge [color="#555555"];',
+    ]
+    for n in wf.nodes:
+        shared = n.task.__module__.startswith(SHARED_PACKAGE)
+        attrs = {
+            "label": n.name,
+            "tooltip": n.task.summary() or n.name,
+            "fillcolor": "#dbe9f6" if shared else "#fde3c8",
+            "URL": links[n.name],
+            "target": "_top",  # the SVG is an <object>: open the task page in the window
+        }
+        body = ", ".join(f"{k}={_dot_string(v)}" for k, v in attrs.items())
+        lines.append(f"  {_dot_string(n.name)} [{body}];")
+    for n in wf.nodes:
+        for u in n.upstreams:
+            lines.append(f"  {_dot_string(u)} -> {_dot_string(n.name)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def _workflow_page(instrument: str, package_version: str, wf: Workflow) -> str:
     page = workflow_doc_path(instrument, wf.name, wf.version)
     links = {n.name: _relative(page, task_doc_path(n.task)) for n in wf.nodes}
@@ -125,8 +160,12 @@ def _workflow_page(instrument: str, package_version: str, wf: Workflow) -> str:
         f"source code of this version: {workflow_source_url(instrument, wf.version)}\n"
     )
     out.append(_title("Graph", "-"))
-    out.append(".. mermaid::\n")
-    out.extend("   " + line for line in wf.to_mermaid(links=links).splitlines())
+    out.append(
+        "Each box is a task; click it for its algorithm. Blue boxes are shared calibration "
+        "tasks, orange ones are this instrument's own.\n"
+    )
+    out.append(f".. graphviz::\n   :alt: task graph of {instrument} {wf.name} {wf.version}\n")
+    out.extend("   " + line for line in workflow_dot(wf, links).splitlines())
     out.append("")
     out.append(_title("Task order", "-"))
     out.append("The order in which the tasks run; it is part of each dataset's provenance.\n")

@@ -3,27 +3,27 @@
 SPEC-0122 keywords (with their SPEC-0214 level-0 names in brackets, as the data center translates
 them):
 
-========================  ===========  ==================================================
-meaning                   SPEC-0122    notes
-========================  ===========  ==================================================
-IP task type              DKIST004     [IPTASK] dark, gain, polcal, observe ...
-OP task type              DKIST003     same vocabulary
-OP run id                 ID___008     [OBSPR_ID] "OP execution ID": groups frames into OP runs
-IP run id                 ID___005     [IP_ID] "IP execution ID"
-proposal / experiment     ID___013 / ID___012  [PROP_ID / EXPER_ID]
-exposure time             CAM__004     [XPOSURE] FPA exposure time, ms
-GOS lamp (level 3)        PAC__002     [LVL3STAT] 'lamp' or 'clear'
-lamp on/off               PAC__003     [LAMPSTAT]
-polarizer (level 2)       PAC__004/005 [LVL2STAT/POLANGLE] element name or 'clear'; angle (str, deg)
-retarder (level 1)        PAC__006/007 [LVL1STAT/RETANGLE]
-aperture (level 0)        PAC__008     [LVL0STAT] 'DarkShutter' for darks
-Fried parameter r0        AO___001     [ATMOS_R0] metres
-AO lock                   AO___002     [AO_LOCK]
-ViSP modulator states     VISP_010/011 [VSPNUMST/VSPSTNUM] number of states, current (1-based)
-ViSP scan steps           VISP_019/020 [VSPNSTP/VSPSTP] number of steps, current (0-based)
-VBI mosaic                VBI__003/004 [VBINSTP/VBISTP] number of tiles, current (1-based)
-wavelength                WAVELNTH     nm
-========================  ===========  ==================================================
+=====================  ===================  =============================================================
+meaning                SPEC-0122            notes
+=====================  ===================  =============================================================
+IP task type           DKIST004             [IPTASK] dark, gain, polcal, observe ...
+OP task type           DKIST003             same vocabulary
+OP run id              ID___008             [OBSPR_ID] "OP execution ID": groups frames into OP runs
+IP run id              ID___005             [IP_ID] "IP execution ID"
+proposal / experiment  ID___013 / ID___012  [PROP_ID / EXPER_ID]
+exposure time          CAM__004             [XPOSURE] FPA exposure time, ms
+GOS lamp (level 3)     PAC__002             [LVL3STAT] 'lamp' or 'clear'
+lamp on/off            PAC__003             [LAMPSTAT]
+polarizer (level 2)    PAC__004/005         [LVL2STAT/POLANGLE] element name or 'clear'; angle (str, deg)
+retarder (level 1)     PAC__006/007         [LVL1STAT/RETANGLE]
+aperture (level 0)     PAC__008             [LVL0STAT] 'DarkShutter' for darks
+Fried parameter r0     AO___001             [ATMOS_R0] metres
+AO lock                AO___002             [AO_LOCK]
+ViSP modulator states  VISP_010/011         [VSPNUMST/VSPSTNUM] number of states, current (1-based)
+ViSP scan steps        VISP_019/020         [VSPNSTP/VSPSTP] number of steps, current (0-based)
+VBI mosaic             VBI__003/004         [VBINSTP/VBISTP] number of tiles, current (1-based)
+wavelength             WAVELNTH             nm
+=====================  ===================  =============================================================
 """
 
 from __future__ import annotations

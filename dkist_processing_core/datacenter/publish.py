@@ -2,7 +2,7 @@
 
 This joins the three pieces of ingest: the file-level catalog work
 (:mod:`.catalog`: checksums, inventories, ASDF, package), the store
-(:mod:`.ingest`: the dataset version and its inventories, all or nothing) and the
+(:mod:`~dkist_processing_core.datacenter.ingest`: the dataset version and its inventories, all or nothing) and the
 PI's notification (:mod:`.catalog.notify`: an outbox that never loses nor
 repeats a message). The version is derived once, from the provenance the store
 records for the run (:func:`.versions.provenance_document`), with the code

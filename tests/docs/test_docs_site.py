@@ -1,5 +1,6 @@
 """The documentation site: built from the code, and the L1 headers' links resolve into it."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,12 @@ from dkist_processing_core.documentation import (
     shared_tasks,
 )
 from dkist_processing_core.framework import Task
-from dkist_processing_core.framework.links import docs_base_url, workflow_doc_url
+from dkist_processing_core.framework.links import (
+    docs_base_url,
+    task_doc_path,
+    workflow_doc_path,
+    workflow_doc_url,
+)
 
 DOCS = Path(__file__).parents[2] / "docs"
 
@@ -51,9 +57,45 @@ def test_every_workflow_doc_url_points_at_a_built_page(built_site):
         page = built_site / url[len(docs_base_url()) + 1 :]
         assert page.is_file(), f"{url} has no page in the built site"
         html = page.read_text()
-        assert wf.version in html and "mermaid" in html
+        assert wf.version in html
         for node in wf.nodes:  # each task is linked, not repeated
             assert f"{node.task.__module__}.{node.task.__qualname__}.html" in html
+
+
+@pytest.mark.slow
+def test_workflow_graph_drawing_links_every_task_to_its_built_page(built_site):
+    """The drawing is an SVG made at build time (no CDN needed) whose boxes link to task pages."""
+    for instrument, _, wf in all_workflows():
+        page = built_site / f"{workflow_doc_path(instrument, wf.name, wf.version)}.html"
+        drawings = re.findall(r'<object data="([^"]+\.svg)"', page.read_text())
+        assert len(drawings) == 1, f"{page.name}: expected one graph drawing, found {drawings}"
+        svg = (page.parent / drawings[0]).resolve()
+        links = set(re.findall(r'href="([^"]+\.html)"', svg.read_text()))
+        targets = {(svg.parent / link).resolve() for link in links}
+        expected = {(built_site / f"{task_doc_path(n.task)}.html").resolve() for n in wf.nodes}
+        assert targets == expected
+        assert all(t.is_file() for t in targets)
+
+
+@pytest.mark.slow
+def test_task_pages_render_their_sections_and_equations(built_site):
+    """Docstring sections become headings and equations become MathML (readable offline)."""
+    for task in shared_tasks():
+        html = (built_site / f"{task_doc_path(task)}.html").read_text()
+        headings = re.findall(r"<h2>(.*?)<a", html)
+        for section in REQUIRED_SECTIONS:
+            assert section in headings, f"{task.__name__}: section {section} not rendered"
+        if ":math:" in task.documentation() or ".. math::" in task.documentation():
+            assert "<math" in html and "\\frac" not in html, f"{task.__name__}: raw LaTeX"
+
+
+@pytest.mark.slow
+def test_guides_and_api_reference_are_built(built_site):
+    for page in ("guides/getting_started", "guides/operator", "guides/new_instrument", "scaling"):
+        assert (built_site / f"{page}.html").is_file(), page
+    for module in ("framework", "calibration", "simulate", "datacenter"):
+        html = (built_site / "api" / f"{module}.html").read_text()
+        assert f"dkist_processing_core.{module}" in html
 
 
 @pytest.mark.slow

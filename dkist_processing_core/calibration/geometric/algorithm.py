@@ -92,7 +92,7 @@ def measure_spectral_shifts(
     reference_row
         Row defining zero shift (default: the central row ``ny // 2``).
     max_shift
-        Largest expected |shift| in pixels (integer search range).
+        Largest expected ``|shift|`` in pixels (integer search range).
     margin
         Columns ignored at each end (default ``ceil(max_shift) + 2``): they are not covered by
         the shifted reference.

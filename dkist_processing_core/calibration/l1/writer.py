@@ -17,7 +17,7 @@ Quantisation (per tile, FITS standard 10.2, as cfitsio's ``fits_quantize_float``
     (``SUBTRACTIVE_DITHER_1``: the 10000 uniform numbers of the Park-Miller generator,
     ``fits_init_randoms`` in cfitsio, seeded per tile from ``ZDITHER0``). A reader restores
     ``x' = (I - r + 0.5) * ZSCALE + ZZERO``, so ``|x' - x| <= ZSCALE / 2`` for every pixel.
-    A tile whose estimated noise is 0 (e.g. constant) uses ZSCALE = 1e-6 * max(1, |tile|),
+    A tile whose estimated noise is 0 (e.g. constant) uses ``ZSCALE = 1e-6 * max(1, |tile|)``,
     which keeps the round-trip error below 1e-6 relative. NaN pixels are stored as ZBLANK.
 
 Rice coding (``RICE_1``, BLOCKSIZE 32, BYTEPIX 4, as cfitsio's ``fits_rcomp``)
