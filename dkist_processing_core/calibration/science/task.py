@@ -141,28 +141,27 @@ def calibrate_imager_frames(
     """Calibrate one chunk of imager frames, one frame in memory at a time; yield paths written.
 
     Each frame is ``{"path", "name", "exposure", "wavelength", "tags"}``; ``darks`` and
-    ``gains`` map its exposure-time and wavelength tags to the products' paths, read once
-    per chunk when first needed. Runs in the task's process or on a Dask worker: it opens
-    the scratch itself (the index is safe for several processes) and writes as ``writer``,
-    so an interrupted task's partial outputs are still its own.
+    ``gains`` map its exposure-time and wavelength tags to the products' paths. Only the
+    dark and gain of the current frame are held (read again when they change, which the
+    task's ordering of frames makes rare), so a chunk's memory is one frame, one dark and
+    one gain, however many frames or filters it has. Runs in the task's process or on a
+    Dask worker: it opens the scratch itself (the index is safe for several processes)
+    and writes as ``writer``, so an interrupted task's partial outputs are still its own.
     """
     with Scratch(scratch_dir, writer=writer) as scratch:
-        dark_by_exposure: dict[str, np.ndarray] = {}
-        inverse_gain_by_wavelength: dict[str, np.ndarray] = {}
+        dark_key = gain_key = None
+        dark = inverse_gain = None
         calibrated = np.empty(tuple(shape), dtype=np.float32)  # reused: no allocation per frame
         for frame in frames:
-            exposure, wavelength = frame["exposure"], frame["wavelength"]
-            if exposure not in dark_by_exposure:
-                dark_by_exposure[exposure] = scratch.read_fits(darks[exposure])[0]
-            if wavelength not in inverse_gain_by_wavelength:
-                inverse_gain_by_wavelength[wavelength] = reciprocal_gain(
-                    scratch.read_fits(gains[wavelength])[0]
-                )
+            if frame["exposure"] != dark_key:
+                dark_key, dark = None, None  # free the old one before reading the new one
+                dark, dark_key = scratch.read_fits(darks[frame["exposure"]])[0], frame["exposure"]
+            if frame["wavelength"] != gain_key:
+                gain_key, inverse_gain = None, None
+                inverse_gain = reciprocal_gain(scratch.read_fits(gains[frame["wavelength"]])[0])
+                gain_key = frame["wavelength"]
             header, raw = read_raw_frame(frame["path"], tuple(shape))
-            dark_gain_correct(
-                raw, dark_by_exposure[exposure], inverse_gain_by_wavelength[wavelength],
-                out=calibrated,
-            )  # fmt: skip
+            dark_gain_correct(raw, dark, inverse_gain, out=calibrated)
             del raw
             path = write_calibrated_to(
                 scratch, calibrated, header, [*frame["tags"], t.stokes("I")], frame["name"]
@@ -226,6 +225,8 @@ class ImagerScienceCalibration(Task):
                 {"path": str(path), "name": f"frame{i:06d}", "exposure": exposure,
                  "wavelength": wl, "tags": keep}
             )  # fmt: skip
+        # Frames of one filter and exposure time together: a chunk rarely changes dark or gain.
+        frames.sort(key=lambda f: (f["wavelength"], f["exposure"], f["name"]))
         written = map_frames(
             self,
             calibrate_imager_frames,
