@@ -1,0 +1,1 @@
+"""Makes the instrument test folders importable under distinct names (pytest rootdir)."""
