@@ -57,6 +57,7 @@ from typing import Any
 SCHEDULER_ADDRESS_KEY = "dask_scheduler_address"
 CHUNK_SIZE_KEY = "frame_chunk_size"
 CHUNKS_PER_WORKER = 4  # a few chunks per worker: balances uneven frames, keeps futures few
+IN_FLIGHT_PER_WORKER = 2  # submitted but unfinished chunks per worker: one running, one queued
 
 
 class FrameError(RuntimeError):
@@ -222,33 +223,54 @@ def _outcome(task, payload: str) -> list[Any]:
 def _on_cluster(
     task, client, path, items, arguments_json, configured, chunk_size, min_chunk_size, description
 ) -> list[Any]:
+    """Chunks as futures, a few per worker in flight; on an error, no new chunk starts.
+
+    Keeping only ``IN_FLIGHT_PER_WORKER`` chunks per worker submitted means a failure
+    stops the task after the chunks already running finish (they cannot be
+    interrupted), so none of them still writes into the scratch when the task is
+    reported failed and a retry cleans up its partial outputs.
+    """
     from distributed import as_completed
 
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = _chunk_size(configured, chunk_size, min_chunk_size, len(items), workers)
     chunks = [json.dumps(c) for c in chunked(items, size)]
     token = uuid.uuid4().hex[:8]
-    futures = client.map(
-        run_chunk,
-        [path] * len(chunks),
-        chunks,
-        [arguments_json] * len(chunks),
-        key=[f"{task.name}-chunk{i:05d}-{token}" for i in range(len(chunks))],
-        pure=False,
-        retries=0,
-    )
-    index = {f.key: i for i, f in enumerate(futures)}
     task.logger.info(
         "%s: %d frames in %d chunks of %d on %d Dask workers",
         description, len(items), len(chunks), size, workers,
     )  # fmt: skip
+    index: dict[str, int] = {}
+    submitted: list = []
+
+    def submit(i: int):
+        future = client.submit(
+            run_chunk, path, chunks[i], arguments_json,
+            key=f"{task.name}-chunk{i:05d}-{token}", pure=False, retries=0,
+        )  # fmt: skip
+        index[future.key] = i
+        submitted.append(future)
+        return future
+
+    first = min(len(chunks), workers * IN_FLIGHT_PER_WORKER)
+    running = as_completed([submit(i) for i in range(first)])
+    next_chunk = first
     by_chunk: dict[int, list[Any]] = {}
+    failure: FrameError | None = None
     try:
-        done = task.progress(
-            as_completed(futures), description=f"{description} (chunks)", total=len(futures)
-        )
-        for future in done:
-            by_chunk[index[future.key]] = _outcome(task, future.result())
-    finally:
-        client.cancel([f for f in futures if not f.done()])
+        for future in task.progress(
+            running, description=f"{description} (chunks)", total=len(chunks)
+        ):
+            try:
+                by_chunk[index[future.key]] = _outcome(task, future.result())
+            except FrameError as e:
+                failure = failure or e
+            if failure is None and next_chunk < len(chunks):
+                running.add(submit(next_chunk))
+                next_chunk += 1
+    except BaseException:
+        client.cancel([f for f in submitted if not f.done()])
+        raise
+    if failure is not None:
+        raise failure
     return [r for i in range(len(chunks)) for r in by_chunk[i]]

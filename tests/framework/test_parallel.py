@@ -203,3 +203,20 @@ def test_a_run_outside_the_cluster_uses_the_configured_scheduler(client, tmp_pat
     assert out["task_pid"] == os.getpid()
     assert os.getpid() not in {r["pid"] for r in out["results"]}
     assert [r["square"] for r in out["results"]] == [float(i * i) for i in range(10)]
+
+
+@pytest.mark.slow
+def test_after_an_error_no_new_chunk_starts_and_none_still_writes(client, tmp_path):
+    """20 chunks of one frame, the first fails: only the chunks already in flight (two per
+    worker) ran, and all of them had finished when the task was reported failed."""
+    import time
+
+    from dkist_processing_core.framework.executors.dask import DaskExecutor
+
+    with pytest.raises(TaskFailed, match=r"frame raw/frame0000.fits failed"):
+        DaskExecutor(client).run(spec(tmp_path, n_frames=20, chunk=1, fail_on=0))
+    with Scratch(tmp_path / "scratch") as scratch:
+        written = scratch.count("SQUARE")
+        assert written <= 2 * 2 - 1  # in flight with the failing chunk, on two workers
+        time.sleep(1.0)  # a chunk still running would write within this (each takes ~ms)
+        assert scratch.count("SQUARE") == written
