@@ -47,18 +47,23 @@ def write_array_product(scratch: Scratch, array: np.ndarray, tags: list[str], na
     return scratch.write_fits(np.asarray(array, dtype=np.float32), tags, name)
 
 
-def read_array_product(scratch: Scratch, *query: str, needed_by: str = "") -> np.ndarray:
+def array_product_path(scratch: Scratch, *query: str, needed_by: str = "") -> Path:
+    """The one calibration product tagged ``query``; the error says what is missing and why."""
     found = scratch.find(t.INTERMEDIATE, *query)
     if len(found) != 1:
         why = f" (needed by {needed_by})" if needed_by else ""
         raise MissingCalibrationError(
             f"expected one calibration product tagged {sorted(query)}{why}, found {len(found)}"
         )
-    data, _ = scratch.read_fits(found[0])
+    return found[0]
+
+
+def read_array_product(scratch: Scratch, *query: str, needed_by: str = "") -> np.ndarray:
+    data, _ = scratch.read_fits(array_product_path(scratch, *query, needed_by=needed_by))
     return data
 
 
-def dark_for(scratch: Scratch, exposure_time_ms: float, needed_by: str) -> np.ndarray:
+def dark_path_for(scratch: Scratch, exposure_time_ms: float, needed_by: str) -> Path:
     """The dark of an exposure time; the error lists the exposure times that have darks."""
     found = scratch.find(t.INTERMEDIATE, t.task(t.DARK), t.exposure_time(exposure_time_ms))
     if not found:
@@ -67,7 +72,12 @@ def dark_for(scratch: Scratch, exposure_time_ms: float, needed_by: str) -> np.nd
             f"no dark for exposure time {exposure_time_ms:g} ms, needed by {needed_by}; "
             f"darks exist for {', '.join(available) or 'no'} ms"
         )
-    return scratch.read_fits(found[0])[0]
+    return found[0]
+
+
+def dark_for(scratch: Scratch, exposure_time_ms: float, needed_by: str) -> np.ndarray:
+    """The dark of an exposure time; the error lists the exposure times that have darks."""
+    return scratch.read_fits(dark_path_for(scratch, exposure_time_ms, needed_by))[0]
 
 
 def exposure_times(scratch: Scratch, *query: str) -> list[float]:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+
 import numpy as np
 
-from ...framework import Task
+from ...framework import Scratch, Task
+from ...framework.parallel import map_frames
 from .. import tags as t
 from ..input.frames import read_raw_frame
 from ..polcal.algorithm import demodulation_per_pixel
-from ..products import dark_for, frame_shape, read_array_product, single_exposure_time
+from ..products import (
+    array_product_path,
+    dark_for,
+    dark_path_for,
+    frame_shape,
+    read_array_product,
+    single_exposure_time,
+)
 from .algorithm import calibrate_polarimetric_step, dark_gain_correct, reciprocal_gain
 
 STOKES = ("I", "Q", "U", "V")
@@ -16,7 +27,12 @@ STOKES = ("I", "Q", "U", "V")
 
 def write_calibrated(task: Task, data: np.ndarray, header, tags: list[str], name: str) -> None:
     """A calibrated frame: float32, the raw header of its first raw frame, 1 x ny x nx."""
-    task.scratch.write_fits(
+    write_calibrated_to(task.scratch, data, header, tags, name)
+
+
+def write_calibrated_to(scratch: Scratch, data: np.ndarray, header, tags: list[str], name: str):
+    """:func:`write_calibrated` into a given scratch (a chunk of frames opens its own)."""
+    return scratch.write_fits(
         np.asarray(data, dtype=np.float32)[None], [t.CALIBRATED, *tags], name, header=header
     )
 
@@ -109,6 +125,51 @@ class SpectropolarimetricScienceCalibration(Task):
                 )  # fmt: skip
 
 
+# Pixels per chunk of frames: ~4 M pixels is ~100 ms of reading, correcting and writing,
+# the least work worth a Dask task (MEASUREMENTS.md: ~2 ms overhead per task).
+MIN_PIXELS_PER_CHUNK = 1 << 22
+
+
+def calibrate_imager_frames(
+    frames: list[dict],
+    *,
+    scratch_dir: str,
+    writer: str,
+    shape: list[int],
+    darks: dict[str, str],
+    gains: dict[str, str],
+) -> Iterator[str]:
+    """Calibrate one chunk of imager frames, one frame in memory at a time; yield paths written.
+
+    Each frame is ``{"path", "name", "exposure", "wavelength", "tags"}``; ``darks`` and
+    ``gains`` map its exposure-time and wavelength tags to the products' paths. Only the
+    dark and gain of the current frame are held (read again when they change, which the
+    task's ordering of frames makes rare), so a chunk's memory is one frame, one dark and
+    one gain, however many frames or filters it has. Runs in the task's process or on a
+    Dask worker: it opens the scratch itself (the index is safe for several processes)
+    and writes as ``writer``, so an interrupted task's partial outputs are still its own.
+    """
+    with Scratch(scratch_dir, writer=writer) as scratch:
+        dark_key = gain_key = None
+        dark = inverse_gain = None
+        calibrated = np.empty(tuple(shape), dtype=np.float32)  # reused: no allocation per frame
+        for frame in frames:
+            if frame["exposure"] != dark_key:
+                dark_key, dark = None, None  # free the old one before reading the new one
+                dark, dark_key = scratch.read_fits(darks[frame["exposure"]])[0], frame["exposure"]
+            if frame["wavelength"] != gain_key:
+                gain_key, inverse_gain = None, None
+                inverse_gain = reciprocal_gain(scratch.read_fits(gains[frame["wavelength"]])[0])
+                gain_key = frame["wavelength"]
+            header, raw = read_raw_frame(frame["path"], tuple(shape))
+            dark_gain_correct(raw, dark, inverse_gain, out=calibrated)
+            del raw
+            path = write_calibrated_to(
+                scratch, calibrated, header, [*frame["tags"], t.stokes("I")], frame["name"]
+            )
+            yield str(path)
+
+
 class ImagerScienceCalibration(Task):
     r"""Calibrate each frame of a filter imager: dark subtraction and gain correction.
 
@@ -119,7 +180,11 @@ class ImagerScienceCalibration(Task):
 
     .. math:: I = (R - D_t) / G_\lambda,
 
-    in one fused pass (no temporaries). Frames are streamed one at a time.
+    in one fused pass (no temporaries). Frames are independent: they are calibrated
+    in chunks (see :func:`~dkist_processing_core.framework.parallel.map_frames`), in
+    order in the task's process, or in parallel on the Dask workers when the run is on
+    a Dask cluster. Within a chunk, frames are streamed one at a time, so memory does
+    not grow with the number of frames.
 
     Inputs
     ------
@@ -133,7 +198,7 @@ class ImagerScienceCalibration(Task):
 
     Parameters
     ----------
-    None.
+    None. The run's configuration may set ``frame_chunk_size`` (frames per chunk).
     """
 
     reads = (
@@ -146,20 +211,39 @@ class ImagerScienceCalibration(Task):
     def run(self) -> None:
         scratch = self.scratch
         shape = frame_shape(scratch)
-        inverse_gains: dict[str, np.ndarray] = {}
-        darks: dict[str, np.ndarray] = {}
-        paths = scratch.find(t.INPUT, t.task(t.OBSERVE))
-        for i, path in enumerate(self.progress(paths, description="observe frames")):
+        # Find every product the frames need now, so a missing one fails before any work.
+        gains: dict[str, str] = {}
+        darks: dict[str, str] = {}
+        frames = []
+        for i, path in enumerate(scratch.find(t.INPUT, t.task(t.OBSERVE))):
             tags = scratch.tags_of(path)
             wl = next(x for x in tags if x.startswith("WAVELENGTH_"))
             exposure = next(x for x in tags if x.startswith("EXP_TIME_"))
-            if wl not in inverse_gains:
-                inverse_gains[wl] = reciprocal_gain(
-                    read_array_product(scratch, t.task(t.GAIN), wl, needed_by=self.name)
+            if wl not in gains:
+                gains[wl] = str(
+                    array_product_path(scratch, t.task(t.GAIN), wl, needed_by=self.name)
                 )
             if exposure not in darks:
-                darks[exposure] = dark_for(scratch, float(exposure[9:]), str(path))
-            header, raw = read_raw_frame(path, shape)
-            calibrated = dark_gain_correct(raw, darks[exposure], inverse_gains[wl])
-            keep = [x for x in tags if x.startswith(("STEP_", "WAVELENGTH_", "REPEAT_"))]
-            write_calibrated(self, calibrated, header, [*keep, t.stokes("I")], f"frame{i:06d}")
+                darks[exposure] = str(dark_path_for(scratch, float(exposure[9:]), str(path)))
+            keep = sorted(x for x in tags if x.startswith(("STEP_", "WAVELENGTH_", "REPEAT_")))
+            frames.append(
+                {"path": str(path), "name": f"frame{i:06d}", "exposure": exposure,
+                 "wavelength": wl, "tags": keep}
+            )  # fmt: skip
+        # Frames of one filter and exposure time together: a chunk rarely changes dark or gain.
+        frames.sort(key=lambda f: (f["wavelength"], f["exposure"], f["name"]))
+        written = map_frames(
+            self,
+            calibrate_imager_frames,
+            frames,
+            arguments={
+                "scratch_dir": str(scratch.root),
+                "writer": scratch.writer or self.name,
+                "shape": list(shape),
+                "darks": darks,
+                "gains": gains,
+            },
+            min_chunk_size=math.ceil(MIN_PIXELS_PER_CHUNK / (shape[0] * shape[1])),
+            description="observe frames",
+        )
+        self.logger.info("calibrated %d observe frames", len(written))
