@@ -58,6 +58,7 @@ __all__ = [
     "fits_random_sequence",
     "write_l1_frame",
     "write_l1_frame_astropy",
+    "write_l1_frame_from_fits",
     "write_l1_frames_parallel",
 ]
 
@@ -615,6 +616,24 @@ def _write_from_npy(job: tuple[str, str, str, float, int]) -> tuple[str, int]:
     header = fits.Header.fromstring(header_text)
     path = write_l1_frame(
         target, np.asarray(data), header, quantize_level=quantize_level, dither_seed=dither_seed
+    )
+    return str(path), path.stat().st_size
+
+
+def write_l1_frame_from_fits(job: tuple[str, str, str, float, int]) -> tuple[str, int]:
+    """Worker: (calibrated FITS path, header as FITS text, target path, q, seed) -> (path, bytes).
+
+    The worker reads the calibrated array from its FITS file itself (as ``Scratch.read_fits``
+    does), so only paths and header text cross the process boundary and no copy of the array is
+    written for it.
+    """
+    from dkist_processing_core.framework.scratch import Scratch
+
+    source, header_text, target, quantize_level, dither_seed = job
+    data, _ = Scratch.read_fits(source)
+    header = fits.Header.fromstring(header_text)
+    path = write_l1_frame(
+        target, data, header, quantize_level=quantize_level, dither_seed=dither_seed
     )
     return str(path), path.stat().st_size
 

@@ -101,3 +101,17 @@ def test_missing_conditionally_required_key_rejected_with_warm_caches(provenance
     build_l1_header(intensity_only, data, provenance, visp_frame(16, 24))
     with pytest.raises(L1HeaderError, match="POL_NOIS"):
         build_l1_header(raw, data, provenance, visp_frame(16, 24))
+
+
+def test_observer_values_of_a_block_equal_one_time_computations():
+    from dkist_processing_core.calibration.l1 import header as h
+
+    h._OBSERVER.clear()
+    start = "2024-05-02T17:00:00"
+    first = h._observer_velocity_and_solar_radius(start)  # computes the block of 64 seconds
+    assert len(h._OBSERVER) == h.OBSERVER_BLOCK_SECONDS
+    # Exact equality: the block is a vectorised form of the same arithmetic, element by element.
+    for date in (start, "2024-05-02T17:00:17", "2024-05-02T17:01:03"):
+        assert h._OBSERVER[date] == h._observer_velocity_and_solar_radius_at([date])[0]
+    # Plausible values: |v_r| < 1 km/s (Earth's orbit is nearly circular), R_sun ~ 950 arcsec
+    assert abs(first[0]) < 1000.0 and 940.0 < first[1] < 960.0
