@@ -1,7 +1,9 @@
 """Calibration of real-size frames through the real workflows: frames per second and peak memory.
 
 Run: ``.venv/bin/python -m pytest benchmarks/bench_calibration.py --benchmark-only -s``
-(about 10 minutes on the 2-core machine; ~3 GB of scratch under the pytest temp directory).
+(about 7-10 minutes on the 2-core machine; ~4 GB of scratch under the pytest temp directory).
+Durations are wall-clock: on a machine shared with other work the per-frame differences are
+noisy, which is why every figure is also given as a ratio to a limit measured in the same run.
 
 A VBI observation at 4096x4096 and a ViSP observation at 2560x1000 are simulated once (in a
 subprocess). Each case then runs the instrument's ``l1_calibration`` workflow with
@@ -42,7 +44,7 @@ PEAK_GROWTH_MB = 100.0
 
 # observe frames kept for the N case (the 2N case keeps all): VBI repeats, ViSP scan steps
 VBI_REPEATS = 6  # per mosaic tile (2x2 tiles): 2N = 24 observe frames, N = 12
-VISP_STEPS = 4  # scan steps of 10 modulator states: 2N = 40 raw -> 16 L1 frames, N = 20 -> 8
+VISP_STEPS = 8  # scan steps of 10 modulator states: 2N = 80 raw -> 32 L1 frames, N = 40 -> 16
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +211,10 @@ def observation(request, tmp_path_factory):
     return instrument, root
 
 
+def _inverse(seconds: float) -> float | None:
+    return round(1 / seconds, 3) if seconds > 0 else None
+
+
 def _fps(frames: int, seconds: float) -> float:
     return frames / seconds if seconds > 0 else float("inf")
 
@@ -217,6 +223,11 @@ def test_calibration_at_real_size(benchmark, observation, tmp_path):
     instrument, root = observation
     info = INSTRUMENTS[instrument]
     cases = {}
+
+    # A first run pays once for what later runs find ready (numba caches written, raw frames in
+    # the page cache); it is run and discarded so that N and 2N differ only in their frames.
+    _subprocess("run", instrument, root, tmp_path / "warm_up", 1, 1)
+    subprocess.run(["rm", "-rf", str(tmp_path / "warm_up")], check=True)
 
     def run_all():
         for label, half, processes in (("N", 1, 1), ("2N", 0, 1), ("2N_2proc", 0, 2)):
@@ -258,9 +269,10 @@ def test_calibration_at_real_size(benchmark, observation, tmp_path):
     l1_marginal = (n2["tasks"][l1] - n["tasks"][l1]) / extra_l1
     science_marginal = (n2["tasks"][science] - n["tasks"][science]) / extra_raw
     workflow_marginal = (n2["total_s"] - n["total_s"]) / extra_raw
-    extra["marginal_workflow_observe_fps"] = round(1 / workflow_marginal, 3)
-    extra["marginal_science_raw_fps"] = round(1 / science_marginal, 3)
-    extra["marginal_l1_fps_1proc"] = round(1 / l1_marginal, 3)
+    # On a loaded machine a difference can drown in noise: then it is reported as None.
+    extra["marginal_workflow_observe_fps"] = _inverse(workflow_marginal)
+    extra["marginal_science_raw_fps"] = _inverse(science_marginal)
+    extra["marginal_l1_fps_1proc"] = _inverse(l1_marginal)
     extra["marginal_l1_s_per_frame_1proc"] = round(l1_marginal, 3)
     extra["l1_fixed_s_1proc"] = round(n["tasks"][l1] - l1_marginal * n["l1_frames"], 2)
     extra["l1_marginal_ratio_to_uncompressed_write_fsync"] = round(
@@ -269,7 +281,9 @@ def test_calibration_at_real_size(benchmark, observation, tmp_path):
     # 2 writer processes: the same 2N run; its fixed part is taken to be the 1-process one.
     l1_2proc = (n2p["tasks"][l1] - extra["l1_fixed_s_1proc"]) / n2p["l1_frames"]
     extra["marginal_l1_s_per_frame_2proc"] = round(l1_2proc, 3)
-    extra["l1_speedup_2proc_vs_1proc"] = round(l1_marginal / l1_2proc, 2)
+    extra["l1_speedup_2proc_vs_1proc"] = (
+        round(l1_marginal / l1_2proc, 2) if l1_marginal > 0 and l1_2proc > 0 else None
+    )
     extra["l1_task_speedup_2proc_vs_1proc_incl_fixed"] = round(
         n2["tasks"][l1] / n2p["tasks"][l1], 2
     )

@@ -17,7 +17,7 @@ from ...framework import Task
 from ...framework.links import header_spec_url, workflow_doc_url, workflow_source_url
 from .. import tags as t
 from .header import L1Provenance, build_l1_header, l1_filename
-from .writer import N_RANDOM, _warm_up, write_l1_frame, write_l1_frame_from_fits
+from .writer import N_RANDOM, warm_up_writer, write_l1_frame, write_l1_frame_from_fits
 
 # Packages whose versions are recorded in every L1 frame's provenance.
 RECORDED_PACKAGES = (
@@ -111,6 +111,13 @@ class WriteL1Frames(Task):
     most half a quantisation step :math:`\sigma/(2q)`. ``CHECKSUM`` and ``DATASUM``
     are set on every HDU. Each file is written atomically (beside, then renamed).
 
+    Frames are streamed: a group of frames (e.g. the four Stokes frames of a step) is
+    read, described, given its headers and written before the next group is read, so
+    memory does not grow with the number of frames. With the configuration option
+    ``l1_write_processes`` > 1 the compressed writing is spread over that many worker
+    processes (quantisation holds the GIL, so threads would not help); each reads its
+    calibrated frame from the scratch itself, and at most two frames per process wait.
+
     Inputs
     ------
     Frames tagged ``CALIBRATED`` (float32, with the header of their first raw frame).
@@ -153,7 +160,9 @@ class WriteL1Frames(Task):
         pool = None
         if processes > 1:
             pool = ProcessPoolExecutor(
-                max_workers=processes, mp_context=get_context("forkserver"), initializer=_warm_up
+                max_workers=processes,
+                mp_context=get_context("forkserver"),
+                initializer=warm_up_writer,
             )
         pending: deque = deque()  # (future, target, tags) handed to the writer processes
         written = 0

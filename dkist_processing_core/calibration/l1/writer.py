@@ -56,6 +56,7 @@ __all__ = [
     "default_tile_rows",
     "expected_max_error",
     "fits_random_sequence",
+    "warm_up_writer",
     "write_l1_frame",
     "write_l1_frame_astropy",
     "write_l1_frame_from_fits",
@@ -638,8 +639,12 @@ def write_l1_frame_from_fits(job: tuple[str, str, str, float, int]) -> tuple[str
     return str(path), path.stat().st_size
 
 
-def _warm_up() -> None:  # compile / load the numba cache once per worker
+def warm_up_writer() -> None:
+    """Compile or load the numba kernels once per writer process (a process pool initializer)."""
     compress_frame(np.zeros((8, 64), np.float32), fits.Header())
+
+
+_warm_up = warm_up_writer  # older name
 
 
 def write_l1_frames_parallel(
