@@ -18,10 +18,20 @@ The header of a Level 1 (L1) frame is made of four parts:
 
 The result is validated with ``dkist_header_validator.spec214_validator`` (no extra keys
 allowed), so a header this module returns is a valid SPEC-0214 Level 1 header.
+
+Speed: the libraries rebuild their schemas for every header (~0.1-0.2 s a frame). The frames of
+a dataset share almost every keyword, so what depends only on the specification and on the
+header's *schema signature* (its set of keys and the few values that shape the schema:
+instrument, polarimetric mode, axis and proposal counts) is computed once and cached: the
+SPEC-0122 -> SPEC-0214 translation plan, the key order and section comments of the formatter,
+the validation schema (with each key's check), and the formatted cards. The first header of each
+kind goes through the libraries in full; later ones cost a few milliseconds plus the statistics
+of the array, and are byte-identical to those of ``build_l1_header(..., cache=False)``.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import math
@@ -302,23 +312,77 @@ _WCS_KEY = re.compile(
     r"^(WCSAXES|WCSNAME|CRPIX\d|CRVAL\d|CDELT\d|CUNIT\d|CTYPE\d|CNAME\d|CRDATE\d|PC\d_\d|PV\d_\d"
     r"|LONPOLE|LATPOLE)(A?)$"
 )
+_WCS_AXIS_KEY = re.compile(r"^(?:CRPIX|CRVAL|CDELT|CUNIT|CTYPE|CNAME|CRDATE|NBIN)(\d)A?$")
+_WCS_MATRIX_KEY = re.compile(r"^P[CV](\d)_(\d)A?$")
+_DKIST_GEOCENTRIC_M = tuple(float(c.to_value(u.m)) for c in DKIST_LOCATION.geocentric)
 
 
-@functools.lru_cache(maxsize=256)
+#: Seconds of observation time computed together: the coordinate transformation of an array of
+#: times costs about as much as that of one time (~70 ms), and gives the same numbers.
+OBSERVER_BLOCK_SECONDS = 64
+_OBSERVER: dict[str, tuple[float, float]] = {}
+
+
 def _observer_velocity_and_solar_radius(date_avg: str) -> tuple[float, float]:
-    """OBS_VR (m/s, outward velocity of DKIST w.r.t. the Sun) and SOLARRAD (arcsec)."""
+    """OBS_VR (m/s, outward velocity of DKIST w.r.t. the Sun) and SOLARRAD (arcsec).
+
+    ``date_avg`` is an isot time to the second. The values of the following
+    :data:`OBSERVER_BLOCK_SECONDS` seconds are computed in the same (vectorised) transformation
+    and cached, so a dataset pays for one transformation per minute of observation.
+    """
+    cached = _OBSERVER.get(date_avg)
+    if cached is None:
+        start = Time(date_avg, format="isot", scale="utc")
+        seconds = [date_avg] + [
+            t[:19] for t in (start + np.arange(1, OBSERVER_BLOCK_SECONDS) * u.s).isot
+        ]
+        values = _observer_velocity_and_solar_radius_at(seconds)
+        if len(_OBSERVER) > 1 << 17:
+            _OBSERVER.clear()
+        _OBSERVER.update(zip(seconds, values))
+        cached = _OBSERVER[date_avg]
+    return cached
+
+
+def _observer_velocity_and_solar_radius_at(dates: list[str]) -> list[tuple[float, float]]:
     from sunpy.coordinates import HeliocentricInertial, sun
 
-    obstime = Time(date_avg, format="isot", scale="utc")
+    obstime = Time(dates, format="isot", scale="utc")
     gcrs = DKIST_LOCATION.get_gcrs(obstime=obstime)
     hci = gcrs.transform_to(HeliocentricInertial(obstime=obstime))
-    obs_vr = float(hci.d_distance.to_value(u.m / u.s))
-    distance = hci.distance
-    radius = float(np.arcsin((sun.constants.radius / distance).decompose()).to_value(u.arcsec))
-    return obs_vr, radius
+    obs_vr = np.atleast_1d(hci.d_distance.to_value(u.m / u.s))
+    radius = np.atleast_1d(
+        np.arcsin((sun.constants.radius / hci.distance).decompose()).to_value(u.arcsec)
+    )
+    return [(float(v), float(r)) for v, r in zip(obs_vr, radius)]
+
+
+# ---------------------------------------------------------------------------------------------
+# SPEC-0122 -> SPEC-0214 translation
+# ---------------------------------------------------------------------------------------------
+#: Values of the header that the specification libraries use to shape a schema: the instrument
+#: and polarimetric mode (conditional requiredness) and the counts that expand indexed keys
+#: (``NAXISn``, ``DNAXISd``, ``DINDEXk``, ``PROPIDrr`` ...). Headers that agree on these (and on
+#: their set of keys) get the same key order, translation and validation schema, so the
+#: schema-derived work is done once per such group and cached (see ``_schema_signature``).
+_SCHEMA_SHAPING_KEYS = (
+    "INSTRUME", "NAXIS", "DAAXES", "DEAXES", "DNAXIS", "NPROPOS", "NEXPERS", "NSPECLNS",
+    "ZIMAGE", "TFIELDS", "EXTNAME", "VSPPOLMD", "CNMODNST", "CNSPINMD", "DLPOLMD",
+)  # fmt: skip
+_COMMENTARY_KEYS = frozenset(("", "COMMENT", "HISTORY"))
+_TRANSLATION_DEFAULTS = {"str": "default", "int": -999, "float": -999.9, "bool": False}
+#: Bound on the number of cached card images; entries of per-frame values (statistics, dates)
+#: would otherwise grow with the number of frames.
+_CARD_CACHE_LIMIT = 20000
+
+
+def _schema_signature(values: Mapping[str, Any]) -> tuple:
+    shaping = tuple((k, type(values[k]), values[k]) for k in _SCHEMA_SHAPING_KEYS if k in values)
+    return shaping + tuple(k for k in values if k.startswith("ZVAL"))
 
 
 def _translate_raw(raw_header: fits.Header, source: str) -> fits.Header:
+    """The raw header translated by ``dkist_header_validator`` and stripped of level-0 keys."""
     from dkist_header_validator.translator import (
         remove_spec_122_keys_and_spec_214_l0_keys,
         translate_spec122_to_spec214_l0,
@@ -330,18 +394,234 @@ def _translate_raw(raw_header: fits.Header, source: str) -> fits.Header:
     try:
         translated = translate_spec122_to_spec214_l0(fits.Header(raw_header))
     except KeyError as err:
-        match = re.search(r"'([^']+)'", str(err))
-        keyword = match.group(1) if match else str(err)
-        raise L1HeaderError(
-            f"{source}: required keyword {keyword!r} (or its SPEC-0122 source) is missing"
-        ) from err
+        raise _missing_keyword_error(err, source) from err
     header = remove_spec_122_keys_and_spec_214_l0_keys(translated)
     for key in _STRUCTURAL_KEYS:
         header.remove(key, ignore_missing=True, remove_all=True)
     return header
 
 
-def _wavelength_range_from_wcs(header: fits.Header, naxes: Sequence[int]) -> tuple[float, float]:
+def _missing_keyword_error(err: KeyError, source: str) -> L1HeaderError:
+    match = re.search(r"'([^']+)'", str(err))
+    keyword = match.group(1) if match else str(err)
+    return L1HeaderError(
+        f"{source}: required keyword {keyword!r} (or its SPEC-0122 source) is missing"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _translation_rules(instrument: str) -> tuple[tuple[str, bool, bool, Any, bool, Any], ...]:
+    """The level-0 SPEC-0214 schema of an instrument as translation rules, in schema order.
+
+    Each rule is ``(key, copied, schema_only, rename, required, type)`` as read by
+    ``dkist_header_validator.translator._translate_key``. Loading the schema takes seconds, so
+    it is done once per instrument and process.
+    """
+    from dkist_fits_specifications.spec214 import level0
+
+    sections = level0.load_level0_spec214(INSTRUME=instrument).values()
+    flat = {key: schema for section in sections for key, schema in section.items()}
+    return tuple(
+        (key, bool(s.get("copy")), s.get("copy") == "schema", s.get("rename"),
+         bool(s.get("required")), s.get("type"))
+        for key, s in flat.items()
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _level0_only_and_spec122_keys() -> tuple[frozenset[str], frozenset[str]]:
+    from dkist_fits_specifications.spec122 import load_spec122
+    from dkist_fits_specifications.spec214 import get_214_l0_only_keys
+
+    spec122 = frozenset(k for section in load_spec122().values() for k in section)
+    return frozenset(get_214_l0_only_keys()), spec122
+
+
+#: (instrument, raw keys, schema signature) -> translation plan (see ``_translation_plan``)
+_TRANSLATION_PLANS: dict[tuple, tuple[tuple[str, bool, Any], ...] | None] = {}
+
+
+def _translation_plan(
+    instrument: str, raw_keys: tuple[str, ...], translated_values: Mapping[str, Any] | None = None
+) -> tuple[tuple[str, bool, Any], ...]:
+    """How each SPEC-0214 key of the translated header is made from a raw header with these keys.
+
+    ``(key, from_raw, source)``: ``from_raw`` the value of raw key ``source``, else the constant
+    ``source``. It follows ``translate_spec122_to_spec214_l0`` (schema keys that are copied,
+    renamed or required, then the other raw keys) and ``remove_spec_122_keys_and_spec_214_l0_keys``
+    (drop level-0 only keys and SPEC-0122 keys that SPEC-0214 does not have), and drops the raw
+    file's structural keys. Raises ``KeyError`` like the translator for a missing required key.
+    """
+    from dkist_fits_specifications.spec214 import load_processed_spec214
+
+    present = set(raw_keys)
+    result: dict[str, tuple[bool, Any]] = {}
+    for key, copied, schema_only, rename, required, type_ in _translation_rules(instrument):
+        in_header = key in present
+        renamed_in_header = bool(rename) and rename in present
+        if schema_only and in_header:
+            result[key] = (False, _TRANSLATION_DEFAULTS[type_])
+        elif copied and in_header:
+            result[key] = (True, key)
+        elif copied and renamed_in_header:
+            result[key] = (True, rename)
+        elif copied and required:
+            raise KeyError(f" Required keyword {key!r} not found.")
+        elif not copied and required:
+            result[key] = (True, key) if in_header else (False, _TRANSLATION_DEFAULTS[type_])
+    for key in raw_keys:
+        if key not in result:
+            result[key] = (True, key)
+    level0_only, spec122_keys = _level0_only_and_spec122_keys()
+    # The SPEC-0214 key set depends on the header only through its schema signature.
+    values = translated_values or {}
+    spec214_keys = {k for s in load_processed_spec214(**values).values() for k in s}
+    return tuple(
+        (key, from_raw, source)
+        for key, (from_raw, source) in result.items()
+        if key not in level0_only
+        and not (key in spec122_keys and key not in spec214_keys)
+        and key not in _STRUCTURAL_KEYS
+        and key != "DATE"  # the translator stamps the time; the L1 header sets its own DATE
+    )
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, fits.card.Undefined) and isinstance(b, fits.card.Undefined):
+        return True
+    return type(a) is type(b) and (a == b or (isinstance(a, float) and a != a and b != b))
+
+
+def _translate_raw_fast(raw_header: fits.Header, source: str) -> dict[str, Any] | None:
+    """``_translate_raw`` as a plain dict, from a plan cached per set of raw keys.
+
+    The first header of each set of keys is also translated by ``dkist_header_validator``; if the
+    two differ (a newer library with new rules), that set of keys stays on the library's path
+    (returns None).
+    """
+    cards = raw_header.cards
+    keys = tuple(c.keyword for c in cards)
+    raw = {c.keyword: c.value for c in cards if c.keyword not in _COMMENTARY_KEYS}
+    if len(raw) != sum(1 for k in keys if k not in _COMMENTARY_KEYS):
+        return None  # repeated keywords: leave the ambiguity to the library
+    for key in ("INSTRUME", "DATE-OBS"):
+        if key not in raw:
+            raise L1HeaderError(f"{source}: required SPEC-0122 keyword {key!r} is missing")
+    instrument = raw["INSTRUME"]
+    cache_key = (instrument, keys, _schema_signature(raw))
+    plan = _TRANSLATION_PLANS.get(cache_key, False)
+    if plan is False:
+        reference = _translate_raw(raw_header, source)  # raises L1HeaderError if keys are missing
+        expected = {c.keyword: c.value for c in reference.cards if c.keyword != "DATE"}
+        try:
+            plan = _translation_plan(str(instrument), keys, {**expected, "DATE": ""})
+        except KeyError:
+            plan = None
+        if plan is not None:
+            made = {k: raw[s] if from_raw else s for k, from_raw, s in plan}
+            if made.keys() != expected.keys() or not all(
+                _same_value(made[k], expected[k]) for k in made
+            ):
+                plan = None
+        _TRANSLATION_PLANS[cache_key] = plan
+    if plan is None:
+        return None
+    return {k: raw[s] if from_raw else s for k, from_raw, s in plan}
+
+
+# ---------------------------------------------------------------------------------------------
+# SPEC-0214 layout (key order, section comments) and validation, cached per schema signature
+# ---------------------------------------------------------------------------------------------
+#: (keys, schema signature) -> [(keyword, None | literal card image, spec comment)]
+_LAYOUTS: dict[tuple, list[tuple[str, str | None, str]]] = {}
+_CARD_IMAGES: dict[tuple, str] = {}
+
+
+def _layout(values: Mapping[str, Any], signature: tuple) -> list[tuple[str, str | None, str]]:
+    """The card sequence ``reformat_spec214_header`` makes for headers with these keys."""
+    from dkist_fits_specifications.utils.formatter import reformat_spec214_header
+
+    cache_key = (tuple(values), signature)
+    layout = _LAYOUTS.get(cache_key)
+    if layout is None:
+        # Without comments in the input, the output comments are the specification's.
+        out = reformat_spec214_header(fits.Header(list(values.items())))
+        layout = [
+            (c.keyword, c.image if c.keyword in _COMMENTARY_KEYS else None, c.comment)
+            for c in out.cards
+        ]
+        _LAYOUTS[cache_key] = layout
+    return layout
+
+
+def _card(key: str, value: Any, comment: str) -> fits.Card:
+    """A card; its image is reused when the same key, value and comment were formatted before."""
+    image_key = (key, type(value), repr(value), comment)
+    image = _CARD_IMAGES.get(image_key)
+    if image is None:
+        card = fits.Card(key, value, comment)
+        if len(_CARD_IMAGES) >= _CARD_CACHE_LIMIT:
+            _CARD_IMAGES.clear()
+        _CARD_IMAGES[image_key] = card.image
+        return card
+    return fits.Card.fromstring(image)
+
+
+@functools.lru_cache(maxsize=64)
+def _history_images(provenance_json: str) -> tuple[str, ...]:
+    provenance = L1Provenance.model_validate_json(provenance_json)
+    return tuple(fits.Card("HISTORY", text).image for text in _history_cards(provenance))
+
+
+class _ValidationSchema:
+    """The SPEC-0214 validation of ``spec214_validator`` for one schema signature, per key.
+
+    ``spec214_validator`` rebuilds its (voluptuous) schema from the specification for every
+    header. Here it is built once: the allowed keys, the required keys and each key's check
+    (type, allowed values or range, format, finite float), exactly as the validator generates
+    them; a check is a pure function of the value, so a (key, value) that passed once passes
+    again and is remembered.
+    """
+
+    def __init__(self, header: fits.Header, values: Mapping[str, Any]):
+        from dkist_header_validator import spec214_validator
+        from dkist_header_validator.base_validator import SpecSchema
+
+        schema = spec214_validator.spec_schema(header)._check_for_expansion(dict(values))
+        self.checks = {k: SpecSchema.generate_schema_for_key(v) for k, v in schema.items()}
+        self.required = frozenset(k for k, v in schema.items() if v.get("required"))
+        self.passed: set[tuple] = set()
+
+    def is_valid(self, values: Mapping[str, Any]) -> bool:
+        import voluptuous as vol
+
+        if not self.required.issubset(values.keys()) or not self.checks.keys() >= values.keys():
+            return False
+        for key, value in values.items():
+            memo = (key, type(value), repr(value))
+            if memo in self.passed:
+                continue
+            try:
+                self.checks[key](value)
+            except vol.Invalid:
+                return False
+            if len(self.passed) >= _CARD_CACHE_LIMIT:
+                self.passed.clear()
+            self.passed.add(memo)
+        return True
+
+
+_VALIDATION_SCHEMAS: dict[tuple, _ValidationSchema] = {}
+
+
+def _card_values(header: fits.Header) -> dict[str, Any]:
+    """The values the validator sees (commentary cards left out)."""
+    return {c.keyword: c.value for c in header.cards if c.keyword not in _COMMENTARY_KEYS}
+
+
+def _wavelength_range_from_wcs(
+    header: Mapping[str, Any], naxes: Sequence[int]
+) -> tuple[float, float]:
     for n in range(1, len(naxes) + 1):
         ctype = str(header.get(f"CTYPE{n}", ""))
         if ctype.startswith(("WAVE", "AWAV")):
@@ -371,6 +651,7 @@ def build_l1_header(
     *,
     source: str = "raw header",
     validate: bool = True,
+    cache: bool = True,
 ) -> fits.Header:
     """Build the SPEC-0214 Level 1 header of one calibrated float32 frame.
 
@@ -390,6 +671,13 @@ def build_l1_header(
         A name for the raw header in error messages (e.g. its file path).
     validate
         Check the result with ``spec214_validator`` (no extra keys allowed).
+    cache
+        Reuse what depends only on the specification and the header's set of keys (translation
+        rules, key order and section comments, validation schema, formatted cards) from earlier
+        frames: the frames of a dataset share almost every keyword, so after the first frame a
+        header costs milliseconds instead of a tenth of a second. The result is the same header
+        as with ``cache=False``, which calls ``dkist_header_validator`` and
+        ``dkist_fits_specifications`` for every frame.
 
     Returns
     -------
@@ -401,11 +689,93 @@ def build_l1_header(
     L1HeaderError
         Naming the missing or invalid keyword(s).
     """
-    from dkist_fits_specifications import __version__ as spec_version
-    from dkist_fits_specifications.utils.formatter import reformat_spec214_header
-
     raw_header = raw_header if isinstance(raw_header, fits.Header) else fits.Header(raw_header)
-    hdr = _translate_raw(raw_header, source)
+    hdr = _translate_raw_fast(raw_header, source) if cache else None
+    if hdr is None:
+        hdr = _card_values(_translate_raw(raw_header, source))
+    comments: dict[str, str] = {}
+    _assemble_l1_keys(hdr, comments, raw_header, data, provenance, frame, source)
+
+    if not cache:
+        from dkist_fits_specifications.utils.formatter import reformat_spec214_header
+
+        try:
+            out = reformat_spec214_header(
+                fits.Header([(k, v, comments.get(k, "")) for k, v in hdr.items()])
+            )
+        except ValueError as err:
+            raise L1HeaderError(f"{source}: {err}") from err
+        for text in _history_cards(provenance):
+            out.add_history(text)
+        if validate:
+            validate_l1_header(out, source=source)
+        return out
+
+    # What a Header holds and the validator reads: values, trailing blanks of strings stripped.
+    values = {k: v.rstrip() if isinstance(v, str) else v for k, v in hdr.items()}
+    signature = _schema_signature(values)
+    try:
+        layout = _layout(values, signature)
+    except ValueError as err:
+        raise L1HeaderError(f"{source}: {err}") from err
+    cards = [
+        fits.Card.fromstring(image)
+        if image is not None
+        else _card(key, values[key], comments.get(key) or spec_comment)
+        for key, image, spec_comment in layout
+    ]
+    cards += [fits.Card.fromstring(i) for i in _history_images(provenance.model_dump_json())]
+    out = fits.Header(cards)
+    if validate:
+        schema = _VALIDATION_SCHEMAS.get(signature)
+        if schema is None:
+            validate_l1_header(out, source=source)  # the first header of a kind: in full
+            _VALIDATION_SCHEMAS[signature] = _ValidationSchema(out, values)
+        elif not schema.is_valid(values):
+            validate_l1_header(out, source=source)  # names the keyword(s)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _frame_times(
+    date_beg: str, exposure_ms: float | None, date_end: str | None
+) -> tuple[str, str, str, float]:
+    """(DATE-BEG, DATE-END, DATE-AVG, TELAPSE) of a frame; the Stokes frames of a step share it.
+
+    DATE-END is ``date_end`` if given, else DATE-BEG + the exposure time; DATE-AVG the middle.
+    """
+    beg = Time(date_beg, format="isot", scale="utc")
+    if date_end is not None:
+        end = Time(date_end, format="isot", scale="utc")
+    else:
+        end = beg + exposure_ms * u.ms
+    if end < beg:
+        raise L1HeaderError(f"DATE-END {end.isot} is before DATE-BEG {beg.isot}")
+    avg = beg + (end - beg) / 2
+    return beg.isot, end.isot, avg.isot, float((end - beg).to_value(u.s))
+
+
+def _set(hdr: dict[str, Any], comments: dict[str, str], key: str, value: Any) -> None:
+    """``header[key] = value`` of astropy: a ``(value, comment)`` tuple also sets the comment."""
+    key = key.upper()
+    if isinstance(value, tuple):
+        if len(value) > 1:
+            comments[key] = value[1]
+        value = value[0]
+    hdr[key] = value
+
+
+def _assemble_l1_keys(
+    hdr: dict[str, Any],
+    comments: dict[str, str],
+    raw_header: fits.Header,
+    data: np.ndarray,
+    provenance: L1Provenance,
+    frame: L1FrameDescription,
+    source: str,
+) -> None:
+    """Add to the translated raw keys ``hdr`` everything else an L1 header has (in place)."""
+    from dkist_fits_specifications import __version__ as spec_version
 
     # --- the array -----------------------------------------------------------------------
     naxes = data.shape[::-1]  # FITS order
@@ -422,13 +792,13 @@ def build_l1_header(
         for key in [k for k in hdr if _WCS_KEY.match(k)]:
             del hdr[key]
         for key, value in frame.wcs.items():
-            hdr[key] = value
+            _set(hdr, comments, key, value)
         if "WCSNAME" not in hdr:
             hdr["WCSNAME"] = "Helioprojective-cartesian"
     # Drop WCS keys for axes the array does not have (the raw frame may have had more).
     for key in list(hdr):
-        m = re.match(r"^(?:CRPIX|CRVAL|CDELT|CUNIT|CTYPE|CNAME|CRDATE|NBIN)(\d)A?$", key)
-        m2 = re.match(r"^P[CV](\d)_(\d)A?$", key)
+        m = _WCS_AXIS_KEY.match(key)
+        m2 = _WCS_MATRIX_KEY.match(key)
         if (m and int(m.group(1)) > data.ndim) or (
             m2 and max(int(m2.group(1)), int(m2.group(2))) > data.ndim
         ):
@@ -438,30 +808,28 @@ def build_l1_header(
             hdr[key] = data.ndim
 
     # --- time -----------------------------------------------------------------------------
-    date_beg = Time(hdr["DATE-BEG"], format="isot", scale="utc")
-    if frame.date_end is not None:
-        date_end = Time(frame.date_end, format="isot", scale="utc")
-    else:
-        if "XPOSURE" not in hdr:
-            raise L1HeaderError(f"{source}: XPOSURE (CAM__004) is needed to compute DATE-END")
-        date_end = date_beg + float(hdr["XPOSURE"]) * u.ms
-    if date_end < date_beg:
-        raise L1HeaderError(f"DATE-END {date_end.isot} is before DATE-BEG {date_beg.isot}")
-    date_avg = date_beg + (date_end - date_beg) / 2
-    hdr["DATE"] = Time.now().isot
-    hdr["DATE-BEG"] = date_beg.isot
-    hdr["DATE-END"] = date_end.isot
-    hdr["DATE-AVG"] = date_avg.isot
-    hdr["TELAPSE"] = float((date_end - date_beg).to_value(u.s))
+    if frame.date_end is None and "XPOSURE" not in hdr:
+        raise L1HeaderError(f"{source}: XPOSURE (CAM__004) is needed to compute DATE-END")
+    beg, end, avg, telapse = _frame_times(
+        hdr["DATE-BEG"], None if frame.date_end is not None else float(hdr["XPOSURE"]),
+        frame.date_end,
+    )  # fmt: skip
+    # When the header was written (per frame by design; astropy's Time.now().isot format).
+    now = datetime.datetime.now(datetime.UTC)
+    hdr["DATE"] = f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}"
+    hdr["DATE-BEG"] = beg
+    hdr["DATE-END"] = end
+    hdr["DATE-AVG"] = avg
+    hdr["TELAPSE"] = telapse
     hdr["TIMESYS"] = "UTC"
-    hdr["DATEREF"] = date_beg.isot
+    hdr["DATEREF"] = beg
 
     # --- observer (SOLARNET) ---------------------------------------------------------------
-    hdr["OBSGEO-X"] = float(DKIST_LOCATION.x.to_value(u.m))
-    hdr["OBSGEO-Y"] = float(DKIST_LOCATION.y.to_value(u.m))
-    hdr["OBSGEO-Z"] = float(DKIST_LOCATION.z.to_value(u.m))
+    hdr["OBSGEO-X"] = _DKIST_GEOCENTRIC_M[0]
+    hdr["OBSGEO-Y"] = _DKIST_GEOCENTRIC_M[1]
+    hdr["OBSGEO-Z"] = _DKIST_GEOCENTRIC_M[2]
     # Rounded to the second: the velocity changes by < 1 mm/s in a second; keeps the cache hot.
-    obs_vr, solar_radius = _observer_velocity_and_solar_radius(date_avg.isot[:19])
+    obs_vr, solar_radius = _observer_velocity_and_solar_radius(avg[:19])
     hdr["OBS_VR"] = obs_vr
     hdr["SOLARRAD"] = solar_radius
     hdr["SPECSYS"] = "TOPOCENT"  # no Doppler correction of wavelengths is made
@@ -566,19 +934,9 @@ def build_l1_header(
         hdr[key] = value
 
     for key, value in frame.instrument_keys.items():
-        hdr[key] = value
+        _set(hdr, comments, key, value)
 
     hdr["FILENAME"] = frame.filename or l1_filename(hdr, frame.stokes, p.dataset_id)
-
-    try:
-        out = reformat_spec214_header(hdr)
-    except ValueError as err:
-        raise L1HeaderError(f"{source}: {err}") from err
-    for text in _history_cards(provenance):
-        out.add_history(text)
-    if validate:
-        validate_l1_header(out, source=source)
-    return out
 
 
 def validate_l1_header(header: fits.Header, *, source: str = "L1 header") -> None:

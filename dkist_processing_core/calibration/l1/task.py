@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,7 @@ from ...framework import Task
 from ...framework.links import header_spec_url, workflow_doc_url, workflow_source_url
 from .. import tags as t
 from .header import L1Provenance, build_l1_header, l1_filename
-from .writer import write_l1_frame, write_l1_frames_parallel
+from .writer import N_RANDOM, warm_up_writer, write_l1_frame, write_l1_frame_from_fits
 
 # Packages whose versions are recorded in every L1 frame's provenance.
 RECORDED_PACKAGES = (
@@ -108,6 +111,13 @@ class WriteL1Frames(Task):
     most half a quantisation step :math:`\sigma/(2q)`. ``CHECKSUM`` and ``DATASUM``
     are set on every HDU. Each file is written atomically (beside, then renamed).
 
+    Frames are streamed: a group of frames (e.g. the four Stokes frames of a step) is
+    read, described, given its headers and written before the next group is read, so
+    memory does not grow with the number of frames. With the configuration option
+    ``l1_write_processes`` > 1 the compressed writing is spread over that many worker
+    processes (quantisation holds the GIL, so threads would not help); each reads its
+    calibrated frame from the scratch itself, and at most two frames per process wait.
+
     Inputs
     ------
     Frames tagged ``CALIBRATED`` (float32, with the header of their first raw frame).
@@ -144,42 +154,57 @@ class WriteL1Frames(Task):
         processes = int(self.configuration.get("l1_write_processes", 1))
         if multiprocessing.current_process().daemon:
             processes = 1  # an engine's worker process may not start processes of its own
-        jobs = []
-        for group in self.progress(self.groups(), description="L1 headers"):
-            frames = []
-            for path in group:
-                data, header = self.scratch.read_fits(path)
-                frames.append((path, header, data, self.scratch.tags_of(path)))
-            for (path, header, data, tags), description in zip(
-                frames, self.describe_frames(frames)
-            ):
-                l1_header = build_l1_header(header, data, provenance, description, source=str(path))
-                name = l1_filename(l1_header, description.stokes, provenance.dataset_id)
-                target = self.scratch.path_for(name)
-                keep = sorted(
-                    x for x in tags if x.startswith(("STEP_", "STOKES_", "WAVELENGTH_", "REPEAT_"))
-                )
-                jobs.append((path, data, l1_header, target, keep))
-        if processes > 1 and len(jobs) > 1:
-            self._write_parallel(jobs, quantize, processes)
-        else:
-            for i, (_, data, header, target, keep) in enumerate(
-                self.progress(jobs, description="L1 frames")
-            ):
-                write_l1_frame(
-                    target, data, header, quantize_level=quantize, dither_seed=1 + i % 10000
-                )
-                self.scratch.add(target, [t.OUTPUT, t.L1, *keep])
-        self.logger.info("wrote %d L1 frames of dataset %s", len(jobs), provenance.dataset_id)
+        # Frames are streamed: a group's frames are read, described, given their headers and
+        # written (or handed to a writer process) before the next group is read, so memory does
+        # not grow with the number of frames.
+        pool = None
+        if processes > 1:
+            pool = ProcessPoolExecutor(
+                max_workers=processes,
+                mp_context=get_context("forkserver"),
+                initializer=warm_up_writer,
+            )
+        pending: deque = deque()  # (future, target, tags) handed to the writer processes
+        written = 0
+        try:
+            for group in self.progress(self.groups(), description="L1 frames"):
+                frames = []
+                for path in group:
+                    data, header = self.scratch.read_fits(path)
+                    frames.append((path, header, data, self.scratch.tags_of(path)))
+                descriptions = self.describe_frames(frames)
+                for (path, header, data, tags), description in zip(frames, descriptions):
+                    l1_header = build_l1_header(
+                        header, data, provenance, description, source=str(path)
+                    )
+                    name = l1_filename(l1_header, description.stokes, provenance.dataset_id)
+                    target = self.scratch.path_for(name)
+                    keep = sorted(
+                        x
+                        for x in tags
+                        if x.startswith(("STEP_", "STOKES_", "WAVELENGTH_", "REPEAT_"))
+                    )
+                    seed = 1 + written % N_RANDOM
+                    written += 1
+                    if pool is None:
+                        write_l1_frame(
+                            target, data, l1_header, quantize_level=quantize, dither_seed=seed
+                        )
+                        self.scratch.add(target, [t.OUTPUT, t.L1, *keep])
+                        continue
+                    job = (str(path), l1_header.tostring(), str(target), quantize, seed)
+                    pending.append((pool.submit(write_l1_frame_from_fits, job), target, keep))
+                    # A few frames queued per process keep them busy without holding many.
+                    while len(pending) > 2 * processes:
+                        self._finish(*pending.popleft())
+                del frames, descriptions
+            while pending:
+                self._finish(*pending.popleft())
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self.logger.info("wrote %d L1 frames of dataset %s", written, provenance.dataset_id)
 
-    def _write_parallel(self, jobs, quantize: float, processes: int) -> None:
-        # Worker processes read each array from a .npy file; only paths and header text cross.
-        arrays = []
-        for i, (_, data, header, target, _) in enumerate(jobs):
-            array_path = self.scratch.write_array(data, ["L1_WRITE_BUFFER"], f"buffer/{i:06d}")
-            arrays.append((array_path, header, target))
-        write_l1_frames_parallel(arrays, processes=processes, quantize_level=quantize)
-        for _, _, _, target, keep in jobs:
-            self.scratch.add(target, [t.OUTPUT, t.L1, *keep])
-        for array_path, _, _ in arrays:
-            self.scratch.remove(array_path)
+    def _finish(self, future, target: Path, keep: list[str]) -> None:
+        future.result()  # re-raises a writer process's error
+        self.scratch.add(target, [t.OUTPUT, t.L1, *keep])

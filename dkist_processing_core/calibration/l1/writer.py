@@ -56,8 +56,10 @@ __all__ = [
     "default_tile_rows",
     "expected_max_error",
     "fits_random_sequence",
+    "warm_up_writer",
     "write_l1_frame",
     "write_l1_frame_astropy",
+    "write_l1_frame_from_fits",
     "write_l1_frames_parallel",
 ]
 
@@ -619,8 +621,30 @@ def _write_from_npy(job: tuple[str, str, str, float, int]) -> tuple[str, int]:
     return str(path), path.stat().st_size
 
 
-def _warm_up() -> None:  # compile / load the numba cache once per worker
+def write_l1_frame_from_fits(job: tuple[str, str, str, float, int]) -> tuple[str, int]:
+    """Worker: (calibrated FITS path, header as FITS text, target path, q, seed) -> (path, bytes).
+
+    The worker reads the calibrated array from its FITS file itself (as ``Scratch.read_fits``
+    does), so only paths and header text cross the process boundary and no copy of the array is
+    written for it.
+    """
+    from dkist_processing_core.framework.scratch import Scratch
+
+    source, header_text, target, quantize_level, dither_seed = job
+    data, _ = Scratch.read_fits(source)
+    header = fits.Header.fromstring(header_text)
+    path = write_l1_frame(
+        target, data, header, quantize_level=quantize_level, dither_seed=dither_seed
+    )
+    return str(path), path.stat().st_size
+
+
+def warm_up_writer() -> None:
+    """Compile or load the numba kernels once per writer process (a process pool initializer)."""
     compress_frame(np.zeros((8, 64), np.float32), fits.Header())
+
+
+_warm_up = warm_up_writer  # older name
 
 
 def write_l1_frames_parallel(
