@@ -48,7 +48,7 @@ from dkist_processing_core.calibration.dark.task import DarkCalibration
 from dkist_processing_core.calibration.gain.task import ImagerGainCalibration
 from dkist_processing_core.calibration.science.task import ImagerScienceCalibration
 from dkist_processing_core.framework import LocalExecutor, Workflow
-from dkist_processing_core.simulate import simulate_vbi
+from dkist_processing_core.simulate import simulate_vbi, single_filter
 from dkist_processing_core.simulate.runs import run_spec_for
 
 distributed = pytest.importorskip("distributed")
@@ -77,6 +77,7 @@ def observation(tmp_path_factory):
     obs = simulate_vbi(
         root / "summit", seed=9, size=FRAME, mosaic=(2, 2), include_scene_truth=False,
         noise="gaussian", n_dark_frames=4, n_gain_frames=4, n_frames_per_tile=FRAMES_PER_TILE,
+        **single_filter(1),
     )  # fmt: skip
     yield obs
     shutil.rmtree(root, ignore_errors=True)

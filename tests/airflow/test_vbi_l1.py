@@ -19,7 +19,7 @@ from dkist_processing_vbi import DEFAULT_PARAMETER_VALUES
 
 from dkist_processing_core.calibration import tags as t
 from dkist_processing_core.framework import LocalExecutor, Scratch
-from dkist_processing_core.simulate import simulate_vbi
+from dkist_processing_core.simulate import simulate_vbi, single_filter
 from dkist_processing_core.simulate.runs import run_spec_for
 
 pytest.importorskip("airflow")
@@ -49,7 +49,9 @@ def header_without_per_file_keywords(header: fits.Header) -> list[tuple[str, str
 def test_vbi_l1_through_airflow_equals_the_local_executors(tmp_path):
     from dkist_processing_core.framework.executors.airflow import AirflowExecutor
 
-    observation = simulate_vbi(tmp_path / "summit", seed=3, size=(64, 64), mosaic=(2, 2))
+    observation = simulate_vbi(
+        tmp_path / "summit", seed=3, size=(64, 64), mosaic=(2, 2), **single_filter(1)
+    )
     specs = {
         engine: run_spec_for(
             observation,

@@ -20,7 +20,7 @@ from dkist_processing_vbi import DEFAULT_PARAMETER_VALUES
 from dkist_processing_core.calibration import tags as t
 from dkist_processing_core.framework import LocalExecutor, Scratch, execute_task
 from dkist_processing_core.framework.executors.dask import DaskExecutor, run_task_on_worker
-from dkist_processing_core.simulate import simulate_vbi
+from dkist_processing_core.simulate import simulate_vbi, single_filter
 from dkist_processing_core.simulate.runs import run_spec_for
 
 distributed = pytest.importorskip("distributed")
@@ -37,7 +37,7 @@ def calibrated_files(scratch_dir) -> dict[str, bytes]:
 
 
 def test_calibrated_frames_on_dask_equal_the_in_process_ones(tmp_path):
-    observation = simulate_vbi(tmp_path / "summit", seed=4)
+    observation = simulate_vbi(tmp_path / "summit", seed=4, **single_filter(1))
     local, dask = (
         run_spec_for(
             observation, "vbi:l1_calibration", tmp_path / name, DEFAULT_PARAMETER_VALUES,
@@ -54,7 +54,9 @@ def test_calibrated_frames_on_dask_equal_the_in_process_ones(tmp_path):
     ):
         DaskExecutor(client).run(dask)
     in_process, on_dask = calibrated_files(local.scratch_dir), calibrated_files(dask.scratch_dir)
-    assert len(in_process) == len(observation.select("OBSERVE")) == 24
+    assert (
+        len(in_process) == len(observation.select("OBSERVE")) == 8
+    )  # 4 tiles x 2 frames, one filter
     assert on_dask.keys() == in_process.keys()
     for name in in_process:
         assert on_dask[name] == in_process[name], name
@@ -69,6 +71,7 @@ def science_peak_rss(root, frames_per_tile: int) -> int:
     observation = simulate_vbi(
         root / "summit", seed=5, size=(1024, 1024), mosaic=(2, 2), include_scene_truth=False,
         noise="gaussian", n_dark_frames=4, n_gain_frames=4, n_frames_per_tile=frames_per_tile,
+        **single_filter(1),
     )  # fmt: skip
     spec = run_spec_for(
         observation, "vbi:l1_calibration", root / "scratch", DEFAULT_PARAMETER_VALUES,
@@ -86,7 +89,9 @@ def science_peak_rss(root, frames_per_tile: int) -> int:
         assert '"status":"succeeded"' in record.replace(" ", ""), record
         (peak,) = client.run(_peak_rss).values()
     with Scratch(spec.scratch_dir) as s:
-        assert s.count(t.CALIBRATED) == len(observation.select("OBSERVE")) == 12 * frames_per_tile
+        assert (
+            s.count(t.CALIBRATED) == len(observation.select("OBSERVE")) == 4 * frames_per_tile
+        )  # 4 tiles, one filter
     return peak
 
 
