@@ -26,7 +26,6 @@ Ratios to the machine's limits measured in the same run (``benchmark.extra_info`
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from benchmarks.limits import best_of, write_fsync_seconds
 
 VBI_SIZE = (4096, 4096)
 VISP_SIZE = (2560, 1000)
@@ -121,7 +122,11 @@ def _run_case(instrument: str, root: str, scratch: str, half: bool, processes: i
 
 def _subprocess(*args) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, *map(str, args)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "benchmarks.bench_calibration", *map(str, args)],
+        cwd=Path(__file__).resolve().parents[1],  # the repository root: benchmarks is a package
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"benchmark subprocess {args} failed:\n{out.stderr[-3000:]}")
@@ -131,13 +136,6 @@ def _subprocess(*args) -> dict:
 # ---------------------------------------------------------------------------------------------
 # limits measured in this run
 # ---------------------------------------------------------------------------------------------
-def _best(fn, repeat=3) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _limits(root: Path, shape: tuple[int, int], workdir: Path) -> dict:
@@ -158,27 +156,18 @@ def _limits(root: Path, shape: tuple[int, int], workdir: Path) -> dict:
                 f.read()
 
     plain_read()  # into the page cache
-    plain_s = _best(plain_read)
-    pipeline_s = _best(lambda: [read_raw_frame(p, shape) for p in paths])
+    plain_s = best_of(plain_read)
+    pipeline_s = best_of(lambda: [read_raw_frame(p, shape) for p in paths])
 
     _, raw = read_raw_frame(paths[0], shape)
     dark = np.full(shape, 100.0, np.float32)
     inv_gain = reciprocal_gain(np.ones(shape, np.float32))
     dark_gain_correct(raw, dark, inv_gain)  # compile
-    arithmetic_s = _best(lambda: dark_gain_correct(raw, dark, inv_gain))
+    arithmetic_s = best_of(lambda: dark_gain_correct(raw, dark, inv_gain))
     frame32 = raw.astype(np.float32)
-    copy_s = _best(lambda: frame32.copy())
+    copy_s = best_of(lambda: frame32.copy())
 
-    payload = frame32.tobytes()
-
-    def write_fsync():
-        with open(workdir / "uncompressed.bin", "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-
-    write_s = _best(write_fsync)
-    (workdir / "uncompressed.bin").unlink()
+    write_s = write_fsync_seconds(workdir / "uncompressed.bin", frame32.tobytes())
     return {
         "raw_read_pipeline_MBps": nbytes / pipeline_s / 1e6,
         "raw_read_plain_MBps": nbytes / plain_s / 1e6,

@@ -7,14 +7,13 @@ measured in the same run: an uncompressed write + fsync of the same number of by
 compressed file, plus one numpy copy of the frame (the memory traffic of touching it once).
 """
 
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
+from benchmarks.limits import best_of, write_fsync_seconds
 from dkist_processing_core.calibration.l1.writer import (
     L1WriteTimings,
     write_l1_frame,
@@ -31,15 +30,6 @@ def frame(seed=0):
     return (1000 + 80 * np.sin(x / 17.0) + rng.normal(0, 3, SHAPE)).astype(np.float32)
 
 
-def _best(fn, repeat=3):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 @pytest.fixture(scope="module")
 def lower_bound(tmp_path_factory):
     """Seconds: write + fsync of 14.4 MB (our file's size) + one copy of the 64 MiB frame."""
@@ -47,14 +37,8 @@ def lower_bound(tmp_path_factory):
     data = frame()
     payload = np.random.default_rng(1).integers(0, 255, 14_400_000, dtype=np.uint8).tobytes()
 
-    def write_fsync():
-        with open(d / "raw.bin", "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-
-    disk = _best(write_fsync)
-    copy = _best(lambda: data.copy())
+    disk = write_fsync_seconds(d / "raw.bin", payload)
+    copy = best_of(lambda: data.copy())
     return {"disk_s": disk, "copy_s": copy, "total_s": disk + copy}
 
 
