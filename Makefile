@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
-	$(MAKE) docs
+	$(BIN)/tox -e docs
 	$(MAKE) test-airflow
 
 # The documentation site, with warnings as errors (task and workflow pages are generated from
