@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .atomic import atomic_write
+from .sqlite import open_shared
 
 INDEX_NAME = ".scratch-index.sqlite"
 
@@ -93,10 +94,7 @@ class Scratch:
     def _db(self) -> sqlite3.Connection:
         # A connection must not be shared across a fork; open one per process.
         if self._conn is None or self._pid != os.getpid():
-            conn = sqlite3.connect(self.root / INDEX_NAME, timeout=120, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            conn = open_shared(self.root / INDEX_NAME, _SCHEMA, marker_table="tag_counts")
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 

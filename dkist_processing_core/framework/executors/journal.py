@@ -14,7 +14,20 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from ..sqlite import open_shared
+
 JOURNAL_NAME = ".run-journal.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS task_runs (
+    name TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    ended REAL,
+    duration_s REAL,
+    error TEXT
+);
+"""
 
 PENDING, RUNNING, SUCCEEDED, FAILED, UPSTREAM_FAILED = (
     "pending",
@@ -45,13 +58,7 @@ class RunJournal:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=120, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS task_runs (name TEXT PRIMARY KEY, status TEXT NOT NULL,"
-                " attempts INTEGER NOT NULL DEFAULT 0, started REAL, ended REAL, duration_s REAL,"
-                " error TEXT)"
-            )
+            conn = open_shared(self.path, _SCHEMA, marker_table="task_runs")
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
