@@ -37,9 +37,7 @@ def test_one_and_two_writer_processes_write_the_same_frames(tmp_path):
     one = run_vbi(sim, tmp_path / "one", 1)
     two = run_vbi(sim, tmp_path / "two", 2)
     assert [p.name for p in one] == [p.name for p in two]
-    assert (
-        len(one) == 4
-    )  # 4 tiles, one frame each, one filter  # 2x2 mosaic tiles x 3 filters, one frame each
+    assert len(one) == 4  # 2x2 mosaic tiles, one frame each, one filter
     for a, b in zip(one, two):
         # Same data and same dither seed per frame: the decompressed arrays are identical.
         assert np.array_equal(fits.getdata(a, 1), fits.getdata(b, 1), equal_nan=True)
