@@ -70,7 +70,7 @@ def test_vbi_l1_through_airflow_equals_the_local_executors(tmp_path):
     assert all(r.status == "succeeded" for r in report.tasks)
     local, airflow = l1_outputs(tmp_path / "local"), l1_outputs(tmp_path / "airflow")
     n_observe = len(observation.select("OBSERVE"))
-    assert len(local) == n_observe == 3 * 4 * 2  # wavelengths x tiles x frames per tile
+    assert len(local) == n_observe == 4 * 2  # 2x2 mosaic tiles x 2 frames per tile, one filter
     assert local.keys() == airflow.keys()
     for name, (tags, local_path) in local.items():
         airflow_tags, airflow_path = airflow[name]
