@@ -9,6 +9,8 @@ calibration-unit state, Stokes parameter).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 INPUT = "INPUT"
 FRAME = "FRAME"
 INTERMEDIATE = "INTERMEDIATE"
@@ -28,6 +30,15 @@ GAIN = "GAIN"  # the combined gain the science frames are divided by
 GEOMETRIC = "GEOMETRIC"
 DEMODULATION = "DEMODULATION"
 INPUT_SUMMARY = "INPUT_SUMMARY"
+
+
+def value_of(tags: Iterable[str], prefix: str) -> str:
+    """The value a file's ``prefix`` tag carries: ``value_of(tags, "STEP_")`` gives ``"3"``."""
+    tags = list(tags)
+    for tag in tags:
+        if tag.startswith(prefix):
+            return tag[len(prefix) :]
+    raise KeyError(f"no {prefix}<value> tag among {sorted(tags)}")
 
 
 def task(kind: str) -> str:

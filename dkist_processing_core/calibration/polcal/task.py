@@ -89,8 +89,8 @@ class PolarimetricCalibration(Task):
         def frames():
             for path in self.scratch.find(t.INPUT, t.task(t.POLCAL)):
                 tags = self.scratch.tags_of(path)
-                k = int(next(x for x in tags if x.startswith("CS_STEP_"))[8:])
-                m = int(next(x for x in tags if x.startswith("MODSTATE_"))[9:])
+                k = int(t.value_of(tags, "CS_STEP_"))
+                m = int(t.value_of(tags, "MODSTATE_"))
                 yield (
                     k,
                     m - 1,

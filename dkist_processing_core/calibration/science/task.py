@@ -40,7 +40,7 @@ def write_calibrated_to(scratch: Scratch, data: np.ndarray, header, tags: list[s
 def _modulated_frames(scratch, paths, shape, headers: list):
     """``(modulator state (0-based), raw frame)`` of a step, one at a time; headers collected."""
     for path in paths:
-        m = int(next(x for x in scratch.tags_of(path) if x.startswith("MODSTATE_"))[9:])
+        m = int(t.value_of(scratch.tags_of(path), "MODSTATE_"))
         header, raw = read_raw_frame(path, shape)
         headers.append(header)
         yield m - 1, raw

@@ -164,8 +164,8 @@ class VbiWriteL1Frames(WriteL1Frames):
             image = data[0].astype(np.float64)
             ny, nx = image.shape
             central = image[ny // 4 : ny - ny // 4, nx // 4 : nx - nx // 4]
-            tile = int(next(x[5:] for x in tags if x.startswith("STEP_")))
-            repeat = int(next(x[7:] for x in tags if x.startswith("REPEAT_")))
+            tile = int(t.value_of(tags, "STEP_"))
+            repeat = int(t.value_of(tags, "REPEAT_"))
             axes = [
                 DatasetAxis(physical_type="SPATIAL", pixel_name="spatial x",
                             world_name="helioprojective longitude", unit="arcsec", length=nx),

@@ -114,7 +114,7 @@ class VispWriteL1Frames(WriteL1Frames):
 
     def describe_frames(self, frames):
         n_steps = len(self.scratch.values_of("STEP_", t.CALIBRATED))
-        data = {next(x[7:] for x in tags if x.startswith("STOKES_")): d for _, _, d, tags in frames}
+        data = {t.value_of(tags, "STOKES_"): d for _, _, d, tags in frames}
         intensity = data["I"][0].astype(np.float64)
         noise = max(estimate_noise(data[s][0] / intensity) for s in "QUV")
         sensitivity = noise * float(np.mean(intensity)) / float(np.max(intensity))
@@ -131,8 +131,8 @@ class VispWriteL1Frames(WriteL1Frames):
         ]  # fmt: skip
         out = []
         for _, header, _, tags in frames:
-            step = int(next(x[5:] for x in tags if x.startswith("STEP_")))
-            stokes = next(x[7:] for x in tags if x.startswith("STOKES_"))
+            step = int(t.value_of(tags, "STEP_"))
+            stokes = t.value_of(tags, "STOKES_")
             out.append(
                 L1FrameDescription(
                     dataset_axes=axes,
