@@ -76,6 +76,7 @@ def processing_status(
         )
     }
     runs: dict[int, list[dict[str, Any]]] = {}
+    # A reprocessing run is marked with the version it would supersede (one row per run at most).
     for r in session.execute(
         select(
             RecipeInstance.processing_candidate_id,
@@ -84,8 +85,11 @@ def processing_status(
             RecipeRun.status,
             RecipeRun.recipe_instance_id,
             RecipeRun.manually_processed,
+            Reprocessing.supersedes_version_id,
+            Reprocessing.batch,
         )
         .join(RecipeInstance, RecipeInstance.id == RecipeRun.recipe_instance_id)
+        .outerjoin(Reprocessing, Reprocessing.recipe_run_id == RecipeRun.id)
         .where(RecipeInstance.processing_candidate_id.in_(select(chosen.c.id)))
         .order_by(RecipeInstance.id, RecipeRun.attempt)
     ):
@@ -96,24 +100,10 @@ def processing_status(
                 "attempt": r.attempt,
                 "status": r.status,
                 "manually_processed": r.manually_processed,
+                "reprocessing_of_version": r.supersedes_version_id,
+                "reprocessing_batch": r.batch,
             }
         )
-    marks = {
-        m.recipe_run_id: {"reprocessing_of_version": m.supersedes_version_id, "batch": m.batch}
-        for m in session.execute(
-            select(
-                Reprocessing.recipe_run_id, Reprocessing.supersedes_version_id, Reprocessing.batch
-            )
-            .join(RecipeRun, RecipeRun.id == Reprocessing.recipe_run_id)
-            .join(RecipeInstance, RecipeInstance.id == RecipeRun.recipe_instance_id)
-            .where(RecipeInstance.processing_candidate_id.in_(select(chosen.c.id)))
-        )
-    }
-    for candidate_runs in runs.values():
-        for r in candidate_runs:
-            mark = marks.get(r["recipe_run_id"], {})
-            r["reprocessing_of_version"] = mark.get("reprocessing_of_version")
-            r["reprocessing_batch"] = mark.get("batch")
     versions: dict[int, list[dict[str, Any]]] = {}
     for v in session.execute(
         select(
