@@ -23,7 +23,7 @@ from .catalog.ingest import ingest_dataset
 from .catalog.notify import Outbox
 from .ingest import register_dataset_version
 from .models import ProcessingCandidate, Proposal, RecipeInstance, RecipeRun
-from .scheduling import build_run_spec
+from .scheduling import scratch_dir_for
 from .store import Store
 from .versions import provenance_document, version_id
 
@@ -75,15 +75,15 @@ def publish_recipe_run(
         run = session.get(RecipeRun, recipe_run_id)
         if run is None:
             raise PublishError(f"recipe run {recipe_run_id} does not exist")
-        spec = build_run_spec(session, recipe_run_id, scratch_root)
         instance = session.get(RecipeInstance, run.recipe_instance_id)
         candidate = session.get(ProcessingCandidate, instance.processing_candidate_id)
         proposal = session.get(Proposal, candidate.proposal_id)
-    with Scratch(spec.scratch_dir) as scratch:
+    scratch_dir = scratch_dir_for(scratch_root, recipe_run_id)
+    with Scratch(scratch_dir) as scratch:
         frames = scratch.find(t.OUTPUT, t.L1)
         products = _products(scratch)
     if not frames:
-        raise PublishError(f"recipe run {recipe_run_id} has no L1 frames in {spec.scratch_dir}")
+        raise PublishError(f"recipe run {recipe_run_id} has no L1 frames in {scratch_dir}")
     header = fits.getheader(frames[0], 1)
     dataset_id = str(header["DSETID"])
     code_versions = read_provenance_history(header)["library_versions"]

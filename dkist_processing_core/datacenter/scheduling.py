@@ -123,6 +123,11 @@ def free_slots(session: Session) -> dict[str, int]:
     }
 
 
+def scratch_dir_for(scratch_root: str | Path, recipe_run_id: int) -> Path:
+    """Where a recipe run's working files go (the same folder on every attempt: runs resume)."""
+    return Path(scratch_root) / f"recipe_run_{recipe_run_id}"
+
+
 def build_run_spec(session: Session, recipe_run_id: int, scratch_root: str | Path):
     """The framework's RunSpec for a recipe run: workflow, version, configuration as run,
     the parameter values and the JSON document of its input dataset."""
@@ -144,7 +149,7 @@ def build_run_spec(session: Session, recipe_run_id: int, scratch_root: str | Pat
         recipe_run_id=run.id,
         workflow=spec.import_path or f"{instrument.name}:{spec.name}",
         workflow_version=spec.version,
-        scratch_dir=Path(scratch_root) / f"recipe_run_{run.id}",
+        scratch_dir=scratch_dir_for(scratch_root, run.id),
         configuration=run.configuration or {},
         parameters=[
             ParameterValue(id=v["parameter_value_id"], name=v["name"], value=v["value"])
