@@ -17,7 +17,7 @@ import pytest
 from astropy.io import fits
 
 from dkist_processing_core.calibration.movie.algorithm import write_browse_movie
-from dkist_processing_core.datacenter.catalog.checksums import verify_frames
+from dkist_processing_core.datacenter.products.catalog.checksums import verify_frames
 
 MEASURED_CHECKSUM_GBPS = 2.5
 MEASURED_MOVIE_FPS = 100 / 1.2
@@ -64,7 +64,9 @@ def test_checksum_verification_rate(benchmark, big_frames):
 
 
 def test_browse_movie_frame_rate(benchmark, tmp_path_factory):
-    from dkist_processing_core.datacenter.catalog.example_dataset import write_simulated_l1_dataset
+    from dkist_processing_core.datacenter.products.catalog.example_dataset import (
+        write_simulated_l1_dataset,
+    )
 
     ds = write_simulated_l1_dataset(
         tmp_path_factory.mktemp("movie") / "frames",

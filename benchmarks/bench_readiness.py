@@ -23,10 +23,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, text
 
-from dkist_processing_core.datacenter import readiness, recipes
 from dkist_processing_core.datacenter.clock import FixedClock
-from dkist_processing_core.datacenter.postgres_server import PostgresServer, PostgresUnavailable
+from dkist_processing_core.datacenter.planning import readiness, recipes
 from dkist_processing_core.datacenter.store import Store, upgrade
+from dkist_processing_core.datacenter.store.postgres_server import (
+    PostgresServer,
+    PostgresUnavailable,
+)
 
 CANDIDATES = 100_000
 OBSERVE_FRAMES = 10

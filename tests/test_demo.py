@@ -12,10 +12,15 @@ import pytest
 from rich.console import Console
 from sqlalchemy import select
 
-from dkist_processing_core.datacenter.models import Dataset, DatasetVersion, Instrument, Ticket
-from dkist_processing_core.datacenter.scheduling import build_run_spec
-from dkist_processing_core.datacenter.status import processing_status
+from dkist_processing_core.datacenter.operations.scheduling import build_run_spec
+from dkist_processing_core.datacenter.operations.status import processing_status
 from dkist_processing_core.datacenter.store import open_store
+from dkist_processing_core.datacenter.store.models import (
+    Dataset,
+    DatasetVersion,
+    Instrument,
+    Ticket,
+)
 from dkist_processing_core.demo.run import PI, PROPOSAL, run_demo
 
 pytestmark = pytest.mark.slow

@@ -17,8 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..datacenter import readiness, recipe_runs, recipes, resolutions, tickets
-from ..datacenter.status import processing_status
+from dkist_processing_core.datacenter.operations import resolutions, tickets
+from dkist_processing_core.datacenter.operations.status import processing_status
+from dkist_processing_core.datacenter.planning import readiness, recipe_runs, recipes
+
 from ..datacenter.store import open_store
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs too
@@ -500,7 +502,7 @@ def schedule(
     workdir: Path = Workdir,
 ) -> None:
     """Start the highest-priority runs that fit the free slots and record the outcomes."""
-    from ..datacenter.scheduling import Scheduler
+    from dkist_processing_core.datacenter.operations.scheduling import Scheduler
 
     scheduler = Scheduler(_store(database_url, workdir), scratch_root)
     outcomes = scheduler.run_until_idle() if until_idle else scheduler.run_once()
@@ -517,7 +519,7 @@ def cron(
     workdir: Path = Workdir,
 ) -> None:
     """The periodic pass for a plain cron: readiness, then run and publish what is ready."""
-    from ..datacenter import periodic
+    from dkist_processing_core.datacenter.operations import periodic
 
     console.print(periodic.readiness_pass(database_url=database_url, workdir=workdir))
     outcomes = periodic.start_ready_runs(database_url=database_url, workdir=workdir, smtp=smtp)
@@ -760,7 +762,7 @@ def datasets_list(
     workdir: Path = Workdir,
 ) -> None:
     """Every dataset version (distributed ones; discarded ones when asked)."""
-    from ..datacenter.discovery import find_versions
+    from dkist_processing_core.datacenter.products.discovery import find_versions
 
     with _store(database_url, workdir).session() as s:
         versions = find_versions(s, include_discarded=include_discarded)
@@ -774,7 +776,11 @@ def datasets_show(
     workdir: Path = Workdir,
 ) -> None:
     """A dataset with all its versions, or one version in full (provenance, inventories)."""
-    from ..datacenter.discovery import DiscoveryError, show_dataset, show_version
+    from dkist_processing_core.datacenter.products.discovery import (
+        DiscoveryError,
+        show_dataset,
+        show_version,
+    )
 
     with _store(database_url, workdir).session() as s:
         try:
@@ -808,7 +814,11 @@ def datasets_find(
     workdir: Path = Workdir,
 ) -> None:
     """Dataset versions (or their frames) matching every criterion given, with why."""
-    from ..datacenter.discovery import DiscoveryError, find_frames, find_versions
+    from dkist_processing_core.datacenter.products.discovery import (
+        DiscoveryError,
+        find_frames,
+        find_versions,
+    )
 
     criteria = dict(
         input_frame_id=input_frame,
@@ -869,7 +879,8 @@ def reprocess_find(
     workdir: Path = Workdir,
 ) -> None:
     """Distributed versions that need reprocessing (matching any criterion), with why."""
-    from ..datacenter.discovery import DiscoveryError
+    from dkist_processing_core.datacenter.products.discovery import DiscoveryError
+
     from ..datacenter.reprocessing import ReprocessingError, find_reprocessing_candidates
 
     with _store(database_url, workdir).session() as s:

@@ -31,10 +31,40 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from .clock import Clock, SystemClock
-from .discovery import Criteria, find_versions
-from .input_datasets import assemble_input_dataset, missing_parameters
-from .models import (
+from dkist_processing_core.datacenter.clock import Clock, SystemClock
+from dkist_processing_core.datacenter.operations.tickets import (
+    MANUAL_BY_DEFINITION,
+    StoreTicketSink,
+    TicketRequest,
+    TicketSink,
+)
+from dkist_processing_core.datacenter.planning.input_datasets import (
+    assemble_input_dataset,
+    missing_parameters,
+)
+from dkist_processing_core.datacenter.planning.recipe_runs import (
+    CREATED,
+    MANUAL,
+    RUNNING,
+    create_recipe_instance,
+    create_recipe_run,
+    deep_merge,
+)
+from dkist_processing_core.datacenter.planning.recipes import (
+    RecipeError,
+    create_recipe,
+    get_workflow_specification,
+)
+from dkist_processing_core.datacenter.products.discovery import Criteria, find_versions
+from dkist_processing_core.datacenter.products.versions import (
+    AVAILABLE,
+    DISCARDED,
+    SUPERSEDED_PENDING_CURATION,
+    VersionError,
+    get_version,
+    version_summary,
+)
+from dkist_processing_core.datacenter.store.models import (
     CurationDecision,
     Dataset,
     DatasetVersion,
@@ -45,24 +75,6 @@ from .models import (
     RecipeInstance,
     RecipeRun,
     Reprocessing,
-)
-from .recipe_runs import (
-    CREATED,
-    MANUAL,
-    RUNNING,
-    create_recipe_instance,
-    create_recipe_run,
-    deep_merge,
-)
-from .recipes import RecipeError, create_recipe, get_workflow_specification
-from .tickets import MANUAL_BY_DEFINITION, StoreTicketSink, TicketRequest, TicketSink
-from .versions import (
-    AVAILABLE,
-    DISCARDED,
-    SUPERSEDED_PENDING_CURATION,
-    VersionError,
-    get_version,
-    version_summary,
 )
 
 KEEP_BOTH = "keep_both"

@@ -27,11 +27,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..datacenter import readiness, recipes
-from ..datacenter.catalog.notify import Outbox, SQLiteOutboxStore
-from ..datacenter.publish import publish_recipe_run
-from ..datacenter.scheduling import Scheduler
-from ..datacenter.status import processing_status
+from dkist_processing_core.datacenter.operations.scheduling import Scheduler
+from dkist_processing_core.datacenter.operations.status import processing_status
+from dkist_processing_core.datacenter.planning import readiness, recipes
+from dkist_processing_core.datacenter.products.catalog.notify import Outbox, SQLiteOutboxStore
+from dkist_processing_core.datacenter.products.publish import publish_recipe_run
+
 from ..datacenter.store import open_store
 from ..simulate import simulate_vbi, simulate_visp, single_filter
 

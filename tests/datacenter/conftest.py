@@ -1,7 +1,7 @@
 """Store fixtures: every store test runs on SQLite and on a real PostgreSQL server.
 
 The PostgreSQL server is started once per test session on loopback (see
-:mod:`dkist_processing_core.datacenter.postgres_server`) and stopped at the
+:mod:`dkist_processing_core.datacenter.store.postgres_server`) and stopped at the
 end. Each test gets a fresh database copied from a migrated template, and a
 fresh migrated SQLite file, so tests never see each other's rows.
 When the server cannot be started the postgres tests skip, except under CI
@@ -18,8 +18,11 @@ from datetime import UTC, datetime
 import pytest
 
 from dkist_processing_core.datacenter.clock import FixedClock
-from dkist_processing_core.datacenter.postgres_server import PostgresServer, PostgresUnavailable
 from dkist_processing_core.datacenter.store import Store, upgrade
+from dkist_processing_core.datacenter.store.postgres_server import (
+    PostgresServer,
+    PostgresUnavailable,
+)
 
 BACKENDS = ["sqlite", "postgresql"]
 _database_numbers = itertools.count()

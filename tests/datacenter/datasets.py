@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from dkist_processing_core.datacenter import readiness, recipes
-from dkist_processing_core.datacenter.ingest import register_dataset_version
-from dkist_processing_core.datacenter.models import RecipeInstance, RecipeRun
-from dkist_processing_core.datacenter.scheduling import Scheduler
+from dkist_processing_core.datacenter.operations.scheduling import Scheduler
+from dkist_processing_core.datacenter.planning import readiness, recipes
+from dkist_processing_core.datacenter.products.ingest import register_dataset_version
+from dkist_processing_core.datacenter.store.models import RecipeInstance, RecipeRun
 from dkist_processing_core.framework.scratch import Scratch
 
 from .scenario import announce, deliver

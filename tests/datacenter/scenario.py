@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dkist_processing_core.datacenter import readiness, recipes
+from dkist_processing_core.datacenter.planning import readiness, recipes
 
 WORKFLOW_IMPORT_PATH = "tests.datacenter.workflows:CALIBRATE"
 OBSERVATION_DATE = datetime(2024, 4, 20, 18, 0, tzinfo=UTC)

@@ -81,8 +81,8 @@ def test_cli_find_reprocess_and_curate(tmp_path, monkeypatch):
     with store.session() as s:
         from sqlalchemy import select
 
-        from dkist_processing_core.datacenter.models import Reprocessing
         from dkist_processing_core.datacenter.reprocessing import reprocessing_runs
+        from dkist_processing_core.datacenter.store.models import Reprocessing
 
         runs = {r.supersedes_version_id: r.recipe_run_id for r in s.scalars(select(Reprocessing))}
         assert set(reprocessing_runs(s, runs.values())) == set(runs.values())

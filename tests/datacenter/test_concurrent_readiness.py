@@ -7,8 +7,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from dkist_processing_core.datacenter import readiness
-from dkist_processing_core.datacenter.models import (
+from dkist_processing_core.datacenter.planning import readiness
+from dkist_processing_core.datacenter.store.models import (
     InputDataset,
     ProcessingCandidate,
     RecipeInstance,

@@ -6,9 +6,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from dkist_processing_core.datacenter import resolutions, tickets
-from dkist_processing_core.datacenter.ingest import IngestError, register_dataset_version
-from dkist_processing_core.datacenter.models import (
+from dkist_processing_core.datacenter.operations import resolutions, tickets
+from dkist_processing_core.datacenter.operations.scheduling import Scheduler
+from dkist_processing_core.datacenter.products.ingest import IngestError, register_dataset_version
+from dkist_processing_core.datacenter.products.versions import (
+    VersionError,
+    canonical_json,
+    provenance_document,
+    version_id,
+)
+from dkist_processing_core.datacenter.store.models import (
     Dataset,
     DatasetInventory,
     DatasetVersion,
@@ -17,13 +24,6 @@ from dkist_processing_core.datacenter.models import (
     DatasetVersionParameterValue,
     FrameInventory,
     ObjectInventory,
-)
-from dkist_processing_core.datacenter.scheduling import Scheduler
-from dkist_processing_core.datacenter.versions import (
-    VersionError,
-    canonical_json,
-    provenance_document,
-    version_id,
 )
 
 from .datasets import (
@@ -198,7 +198,7 @@ def test_nothing_partial_after_an_error_mid_registration(store, clock, tmp_path,
     # Refused by the database after the dataset, the version, its links and part of the
     # inventories were written: a last frame row breaks the (version, object key) key.
     # The savepoint takes all of it back although the caller's transaction commits.
-    from dkist_processing_core.datacenter import ingest
+    from dkist_processing_core.datacenter.products import ingest
 
     original = ingest._insert_links_and_inventories
 
@@ -270,7 +270,7 @@ def test_registration_refuses_runs_that_did_not_succeed_and_bad_inventories(stor
 def test_manual_execution_is_recorded_in_the_provenance(store, clock, tmp_path):
     set_up_processing(store, clock)
     with store.session() as s:
-        from dkist_processing_core.datacenter import recipes
+        from dkist_processing_core.datacenter.planning import recipes
 
         recipes.update_recipe(s, "process", default_configuration={"fail_in": "CountInputFrames"})
     cid = ready_candidate(store, clock, "obs_1")

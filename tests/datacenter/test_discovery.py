@@ -2,8 +2,10 @@
 
 import pytest
 
-from dkist_processing_core.datacenter import recipes, resolutions, tickets
-from dkist_processing_core.datacenter.discovery import (
+from dkist_processing_core.datacenter.operations import resolutions, tickets
+from dkist_processing_core.datacenter.operations.scheduling import Scheduler, build_run_spec
+from dkist_processing_core.datacenter.planning import recipes
+from dkist_processing_core.datacenter.products.discovery import (
     DiscoveryError,
     find_frames,
     find_versions,
@@ -11,7 +13,6 @@ from dkist_processing_core.datacenter.discovery import (
     show_dataset,
     show_version,
 )
-from dkist_processing_core.datacenter.scheduling import Scheduler, build_run_spec
 from dkist_processing_core.framework import LocalExecutor
 
 from .datasets import (

@@ -1,6 +1,6 @@
 """The periodic pass a cron or Airflow runs: readiness, then run and publish what is ready."""
 
-from dkist_processing_core.datacenter import periodic, tickets
+from dkist_processing_core.datacenter.operations import periodic, tickets
 
 from .scenario import announce, deliver, set_up_recipe
 

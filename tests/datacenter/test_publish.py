@@ -22,14 +22,14 @@ from astropy.io import fits
 from sqlalchemy import func, select
 
 from dkist_processing_core.calibration import tags as t
-from dkist_processing_core.datacenter import readiness, recipes
-from dkist_processing_core.datacenter.catalog.checksums import FrameIntegrityError
-from dkist_processing_core.datacenter.catalog.notify import Outbox, SQLiteOutboxStore
-from dkist_processing_core.datacenter.catalog.package import verify_package
-from dkist_processing_core.datacenter.models import DatasetVersion
-from dkist_processing_core.datacenter.publish import Published, publish_recipe_run
-from dkist_processing_core.datacenter.scheduling import Scheduler
+from dkist_processing_core.datacenter.operations.scheduling import Scheduler
+from dkist_processing_core.datacenter.planning import readiness, recipes
+from dkist_processing_core.datacenter.products.catalog.checksums import FrameIntegrityError
+from dkist_processing_core.datacenter.products.catalog.notify import Outbox, SQLiteOutboxStore
+from dkist_processing_core.datacenter.products.catalog.package import verify_package
+from dkist_processing_core.datacenter.products.publish import Published, publish_recipe_run
 from dkist_processing_core.datacenter.store import open_store
+from dkist_processing_core.datacenter.store.models import DatasetVersion
 from dkist_processing_core.demo.run import local_smtp_server
 from dkist_processing_core.framework import Scratch
 from dkist_processing_core.simulate import (
@@ -128,7 +128,7 @@ def publication(request, tmp_path_factory):
     assert outcome.status == "succeeded", outcome.error
     recipe_run_id = outcome.recipe_run_id
     with store.session() as s:
-        from dkist_processing_core.datacenter.scheduling import build_run_spec
+        from dkist_processing_core.datacenter.operations.scheduling import build_run_spec
 
         scratch_dir = build_run_spec(s, recipe_run_id, root / "scratch").scratch_dir
     with Scratch(scratch_dir) as scratch:

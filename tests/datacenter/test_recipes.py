@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dkist_processing_core.datacenter import recipes
-from dkist_processing_core.datacenter.recipes import RecipeError
+from dkist_processing_core.datacenter.planning import recipes
+from dkist_processing_core.datacenter.planning.recipes import RecipeError
 
 from .scenario import WORKFLOW_IMPORT_PATH, announce, set_up_recipe
 

@@ -11,9 +11,15 @@ import json
 
 import pytest
 
-from dkist_processing_core.datacenter import readiness, recipes
-from dkist_processing_core.datacenter.discovery import find_frames, find_versions, show_version
-from dkist_processing_core.datacenter.models import InputDataset, RecipeInstance, RecipeRun
+from dkist_processing_core.datacenter.operations.scheduling import Scheduler
+from dkist_processing_core.datacenter.operations.status import processing_status
+from dkist_processing_core.datacenter.planning import readiness, recipes
+from dkist_processing_core.datacenter.products.discovery import (
+    find_frames,
+    find_versions,
+    show_version,
+)
+from dkist_processing_core.datacenter.products.versions import distributed_versions, version_lineage
 from dkist_processing_core.datacenter.reprocessing import (
     ReprocessingError,
     curate,
@@ -23,9 +29,7 @@ from dkist_processing_core.datacenter.reprocessing import (
     reprocess,
     reprocessing_status,
 )
-from dkist_processing_core.datacenter.scheduling import Scheduler
-from dkist_processing_core.datacenter.status import processing_status
-from dkist_processing_core.datacenter.versions import distributed_versions, version_lineage
+from dkist_processing_core.datacenter.store.models import InputDataset, RecipeInstance, RecipeRun
 from dkist_processing_core.framework.scratch import Scratch
 
 from .datasets import (

@@ -4,14 +4,14 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from dkist_processing_core.datacenter import readiness
-from dkist_processing_core.datacenter.models import (
+from dkist_processing_core.datacenter.planning import readiness
+from dkist_processing_core.datacenter.planning.recipe_runs import processing_candidate_status
+from dkist_processing_core.datacenter.store.models import (
     InputDatasetFrame,
     ProcessingCandidate,
     RecipeInstance,
     RecipeRun,
 )
-from dkist_processing_core.datacenter.recipe_runs import processing_candidate_status
 
 from .scenario import announce, deliver, set_up_recipe
 
@@ -106,7 +106,7 @@ def test_candidate_without_any_frame_is_never_forced(store, clock):
 
 
 def test_run_values_are_deep_merged_over_defaults_and_kept_as_run(store, clock):
-    from dkist_processing_core.datacenter import recipes
+    from dkist_processing_core.datacenter.planning import recipes
 
     set_up_recipe(store, clock, defaults={"a": {"b": 1, "c": 2}, "d": 3})
     announce(store, clock, "obs_1", {"obs_1": 1}, run_configuration={"a": {"c": 20}, "e": 5})
@@ -123,7 +123,7 @@ def test_run_values_are_deep_merged_over_defaults_and_kept_as_run(store, clock):
 
 
 def test_manual_by_definition_gets_a_ticket_not_a_run(store, clock):
-    from dkist_processing_core.datacenter import tickets
+    from dkist_processing_core.datacenter.operations import tickets
 
     set_up_recipe(store, clock, name="by-hand", manual=True)
     announce(store, clock, "obs_1", {"obs_1": 2}, recipe="by-hand")
@@ -143,7 +143,8 @@ def test_manual_by_definition_gets_a_ticket_not_a_run(store, clock):
 def test_missing_parameter_value_fails_the_run_into_a_ticket(store, clock):
     from datetime import UTC, datetime
 
-    from dkist_processing_core.datacenter import recipes, tickets
+    from dkist_processing_core.datacenter.operations import tickets
+    from dkist_processing_core.datacenter.planning import recipes
 
     set_up_recipe(store, clock)
     with store.session() as s:

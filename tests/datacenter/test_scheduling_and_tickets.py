@@ -5,23 +5,24 @@ import json
 import pytest
 from sqlalchemy import select
 
-from dkist_processing_core.datacenter import readiness, recipes, resolutions, tickets
-from dkist_processing_core.datacenter.input_datasets import InputDatasetError
-from dkist_processing_core.datacenter.models import (
+from dkist_processing_core.datacenter.operations import resolutions, tickets
+from dkist_processing_core.datacenter.operations.scheduling import Scheduler, waiting_runs
+from dkist_processing_core.datacenter.operations.status import processing_status
+from dkist_processing_core.datacenter.planning import readiness, recipes
+from dkist_processing_core.datacenter.planning.input_datasets import InputDatasetError
+from dkist_processing_core.datacenter.planning.recipe_runs import (
+    RecipeRunError,
+    boost_priority,
+    processing_candidate_status,
+    transition,
+)
+from dkist_processing_core.datacenter.store.models import (
     InputDataset,
     InputDatasetFrame,
     ManualExecution,
     RecipeInstance,
     RecipeRun,
 )
-from dkist_processing_core.datacenter.recipe_runs import (
-    RecipeRunError,
-    boost_priority,
-    processing_candidate_status,
-    transition,
-)
-from dkist_processing_core.datacenter.scheduling import Scheduler, waiting_runs
-from dkist_processing_core.datacenter.status import processing_status
 
 from .scenario import announce, deliver, set_up_recipe
 
@@ -171,7 +172,7 @@ def test_status_transitions_are_enforced(store, clock, tmp_path):
 def test_used_input_dataset_is_immutable_and_exportable(store, clock, tmp_path):
     set_up_recipe(store, clock)
     _, run_id = _ready_run(store, clock)
-    from dkist_processing_core.datacenter.input_datasets import export_input_dataset
+    from dkist_processing_core.datacenter.planning.input_datasets import export_input_dataset
 
     with store.session() as s:
         dataset_id = s.get(RecipeRun, run_id).recipe_instance.input_dataset_id

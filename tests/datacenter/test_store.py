@@ -4,8 +4,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from dkist_processing_core.datacenter.models import Base
 from dkist_processing_core.datacenter.store import DATABASE_URL_ENV, database_url
+from dkist_processing_core.datacenter.store.models import Base
 
 
 def test_migrations_match_models(store):

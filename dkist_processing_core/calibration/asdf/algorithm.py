@@ -72,7 +72,10 @@ def write_dataset_asdf(
     from dkist_inventory.asdf_generator import asdf_tree_from_filenames, make_asdf_file_object
 
     from dkist_processing_core.calibration.asdf._spectral_fix import correct_gwcs
-    from dkist_processing_core.datacenter.catalog.inventory import dataset_inventory, find_image_hdu
+    from dkist_processing_core.datacenter.products.catalog.inventory import (
+        dataset_inventory,
+        find_image_hdu,
+    )
 
     asdf_path = Path(asdf_path)
     frame_paths = [Path(p).resolve() for p in frame_paths]
@@ -158,7 +161,7 @@ def check_dataset_asdf(
     """
     import dkist
 
-    from dkist_processing_core.datacenter.catalog.inventory import find_image_hdu
+    from dkist_processing_core.datacenter.products.catalog.inventory import find_image_hdu
 
     asdf_path = Path(asdf_path)
     loaded = dkist.load_dataset(asdf_path)

@@ -2,7 +2,9 @@ import shutil
 
 import pytest
 
-from dkist_processing_core.datacenter.catalog.example_dataset import write_simulated_l1_dataset
+from dkist_processing_core.datacenter.products.catalog.example_dataset import (
+    write_simulated_l1_dataset,
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 import pytest
 
-from dkist_processing_core.datacenter.catalog.checksums import (
+from dkist_processing_core.datacenter.products.catalog.checksums import (
     FrameIntegrityError,
     sha256_file,
     verify_fits_checksums,

@@ -4,7 +4,10 @@ import pytest
 from astropy.io import fits
 
 from dkist_processing_core.calibration.asdf.algorithm import check_dataset_asdf, write_dataset_asdf
-from dkist_processing_core.datacenter.catalog.inventory import dataset_inventory, frame_inventory
+from dkist_processing_core.datacenter.products.catalog.inventory import (
+    dataset_inventory,
+    frame_inventory,
+)
 
 
 def test_frame_inventory_has_provenance(l1_dataset):

@@ -5,7 +5,7 @@ import socket
 import pytest
 from aiosmtpd.controller import Controller
 
-from dkist_processing_core.datacenter.catalog.notify import Outbox, SQLiteOutboxStore
+from dkist_processing_core.datacenter.products.catalog.notify import Outbox, SQLiteOutboxStore
 
 
 class RecordingHandler:

@@ -3,14 +3,14 @@ import subprocess
 
 import pytest
 
-from dkist_processing_core.datacenter.catalog.checksums import FrameIntegrityError
-from dkist_processing_core.datacenter.catalog.ingest import ingest_dataset
-from dkist_processing_core.datacenter.catalog.package import (
+from dkist_processing_core.datacenter.products.catalog.checksums import FrameIntegrityError
+from dkist_processing_core.datacenter.products.catalog.ingest import ingest_dataset
+from dkist_processing_core.datacenter.products.catalog.package import (
     PackageExistsError,
     build_package,
     verify_package,
 )
-from dkist_processing_core.datacenter.versions import version_id
+from dkist_processing_core.datacenter.products.versions import version_id
 
 # A dataset's provenance as the data center records it (see datacenter.versions).
 BASE = {

@@ -2,7 +2,7 @@
 
 This joins the three pieces of ingest: the file-level catalog work
 (:mod:`.catalog`: checksums, inventories, ASDF, package), the store
-(:mod:`~dkist_processing_core.datacenter.ingest`: the dataset version and its inventories, all or nothing) and the
+(:mod:`~dkist_processing_core.datacenter.products.ingest`: the dataset version and its inventories, all or nothing) and the
 PI's notification (:mod:`.catalog.notify`: an outbox that never loses nor
 repeats a message). The version is derived once, from the provenance the store
 records for the run (:func:`.versions.provenance_document`), with the code
@@ -16,16 +16,21 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from ..calibration import tags as t
-from ..calibration.l1.header import read_provenance_history
-from ..framework import Scratch
-from .catalog.ingest import ingest_dataset
-from .catalog.notify import Outbox
-from .ingest import register_dataset_version
-from .models import ProcessingCandidate, Proposal, RecipeInstance, RecipeRun
-from .scheduling import scratch_dir_for
-from .store import Store
-from .versions import provenance_document, version_id
+from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.calibration.l1.header import read_provenance_history
+from dkist_processing_core.datacenter.operations.scheduling import scratch_dir_for
+from dkist_processing_core.datacenter.products.catalog.ingest import ingest_dataset
+from dkist_processing_core.datacenter.products.catalog.notify import Outbox
+from dkist_processing_core.datacenter.products.ingest import register_dataset_version
+from dkist_processing_core.datacenter.products.versions import provenance_document, version_id
+from dkist_processing_core.datacenter.store import Store
+from dkist_processing_core.datacenter.store.models import (
+    ProcessingCandidate,
+    Proposal,
+    RecipeInstance,
+    RecipeRun,
+)
+from dkist_processing_core.framework import Scratch
 
 
 class PublishError(RuntimeError):

@@ -7,8 +7,8 @@ from the ``sqlalchemy.url`` option or the usual environment variable.
 
 from alembic import context
 
-from dkist_processing_core.datacenter.models import Base
 from dkist_processing_core.datacenter.store import database_url, make_engine
+from dkist_processing_core.datacenter.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dkist_processing_core.datacenter.catalog.checksums import sha256_file
+from dkist_processing_core.datacenter.products.catalog.checksums import sha256_file
 from dkist_processing_core.framework.atomic import atomic_write
 
 __all__ = [

@@ -3,7 +3,7 @@
 Two plain functions, so any scheduler can call them: a cron line
 (``dkist-processing cron``), or Airflow's schedule DAG
 (:func:`dkist_processing_core.framework.executors.airflow.datacenter_schedule_dag`
-with the import paths ``dkist_processing_core.datacenter.periodic:readiness_pass``
+with the import paths ``dkist_processing_core.datacenter.operations.periodic:readiness_pass``
 and ``...:start_ready_runs``). Where files go comes from a work folder: the
 argument, else the environment variable ``DKIST_PROCESSING_WORKDIR``, else
 ``./dkist-work``; PI mail goes to the SMTP server ``DKIST_PROCESSING_SMTP``
@@ -17,11 +17,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .catalog.notify import Outbox, SQLiteOutboxStore
-from .publish import publish_recipe_run
-from .readiness import run_readiness_pass
-from .scheduling import Scheduler
-from .store import open_store
+from dkist_processing_core.datacenter.operations.scheduling import Scheduler
+from dkist_processing_core.datacenter.planning.readiness import run_readiness_pass
+from dkist_processing_core.datacenter.products.catalog.notify import Outbox, SQLiteOutboxStore
+from dkist_processing_core.datacenter.products.publish import publish_recipe_run
+from dkist_processing_core.datacenter.store import open_store
 
 WORKDIR_ENV = "DKIST_PROCESSING_WORKDIR"
 SMTP_ENV = "DKIST_PROCESSING_SMTP"

@@ -25,9 +25,26 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from .clock import Clock, SystemClock
-from .input_datasets import input_dataset_document, input_dataset_parameter_values
-from .models import (
+from dkist_processing_core.datacenter.clock import Clock, SystemClock
+from dkist_processing_core.datacenter.operations.tickets import (
+    MANUAL_BY_EXCEPTION,
+    StoreTicketSink,
+    TicketRequest,
+    TicketSink,
+)
+from dkist_processing_core.datacenter.planning.input_datasets import (
+    input_dataset_document,
+    input_dataset_parameter_values,
+)
+from dkist_processing_core.datacenter.planning.recipe_runs import (
+    CREATED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    transition,
+)
+from dkist_processing_core.datacenter.store import Store
+from dkist_processing_core.datacenter.store.models import (
     Dataset,
     Instrument,
     ProcessingCandidate,
@@ -38,9 +55,6 @@ from .models import (
     ResourcePool,
     WorkflowSpecification,
 )
-from .recipe_runs import CREATED, FAILED, RUNNING, SUCCEEDED, transition
-from .store import Store
-from .tickets import MANUAL_BY_EXCEPTION, StoreTicketSink, TicketRequest, TicketSink
 
 DEFAULT_WAITING_WEIGHT_PER_DAY = 1.0
 
@@ -264,7 +278,7 @@ class Scheduler:
                     )
                 ],
             )
-            from .tickets import ticket_for_run
+            from dkist_processing_core.datacenter.operations.tickets import ticket_for_run
 
             ticket = ticket_for_run(session, recipe_run_id)
         return RunOutcome(recipe_run_id, FAILED, failed_task, error, ticket.id if ticket else None)
@@ -289,7 +303,7 @@ class Scheduler:
                         )
                     ],
                 )
-                from .tickets import ticket_for_run
+                from dkist_processing_core.datacenter.operations.tickets import ticket_for_run
 
                 ticket = ticket_for_run(session, recipe_run_id)
             return RunOutcome(

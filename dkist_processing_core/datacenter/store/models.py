@@ -1,7 +1,7 @@
 """The metadata store's tables, as SQLAlchemy 2 typed ORM models.
 
 The tables are created and changed by the Alembic migrations in
-``datacenter/migrations`` only; a test checks that the migrations and these
+``datacenter/store/migrations`` only; a test checks that the migrations and these
 models agree. Times are stored as naive UTC (see :class:`UTCDateTime`) so that
 SQLite and PostgreSQL compare them the same way; Python sees aware UTC times.
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from .models import (
+from dkist_processing_core.datacenter.operations.tickets import OPEN
+from dkist_processing_core.datacenter.store.models import (
     Dataset,
     DatasetVersion,
     FrameCount,
@@ -26,7 +27,6 @@ from .models import (
     Ticket,
     TransferManifest,
 )
-from .tickets import OPEN
 
 
 def processing_status(

@@ -34,9 +34,13 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from .clock import Clock, SystemClock, as_utc
-from .input_datasets import assemble_for_readiness_pass
-from .models import (
+from dkist_processing_core.datacenter.clock import Clock, SystemClock, as_utc
+from dkist_processing_core.datacenter.operations.tickets import StoreTicketSink, TicketSink
+from dkist_processing_core.datacenter.planning.input_datasets import assemble_for_readiness_pass
+from dkist_processing_core.datacenter.planning.recipe_runs import create_first_runs
+from dkist_processing_core.datacenter.planning.recipes import get_recipe
+from dkist_processing_core.datacenter.store import Store
+from dkist_processing_core.datacenter.store.models import (
     FrameCount,
     ProcessingCandidate,
     ProcessingCandidateOp,
@@ -44,10 +48,6 @@ from .models import (
     ReadinessPass,
     TransferManifest,
 )
-from .recipe_runs import create_first_runs
-from .recipes import get_recipe
-from .store import Store
-from .tickets import StoreTicketSink, TicketSink
 
 DEFAULT_BACK_STOP = timedelta(days=13)
 

@@ -35,8 +35,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .input_datasets import input_dataset_parameter_values
-from .models import (
+from dkist_processing_core.datacenter.planning.input_datasets import input_dataset_parameter_values
+from dkist_processing_core.datacenter.store.models import (
     Dataset,
     DatasetVersion,
     InputDatasetFrame,
@@ -208,7 +208,7 @@ def provenance_document(
     instrument = session.get(Instrument, recipe.instrument_id)
     workflow = None
     try:
-        from .recipes import resolve_workflow_specification
+        from dkist_processing_core.datacenter.planning.recipes import resolve_workflow_specification
 
         workflow = resolve_workflow_specification(spec)
         task_order = workflow.task_order

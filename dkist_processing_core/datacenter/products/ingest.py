@@ -41,8 +41,19 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .clock import Clock, SystemClock, as_utc
-from .models import (
+from dkist_processing_core.datacenter.clock import Clock, SystemClock, as_utc
+from dkist_processing_core.datacenter.planning.recipe_runs import SUCCEEDED
+from dkist_processing_core.datacenter.products.versions import (
+    AVAILABLE,
+    DISCARDED,
+    SUPERSEDED_PENDING_CURATION,
+    _run_plan,
+    canonical_json,
+    check_provenance,
+    provenance_document,
+    version_id,
+)
+from dkist_processing_core.datacenter.store.models import (
     OBJECT_KINDS,
     Dataset,
     DatasetInventory,
@@ -57,17 +68,6 @@ from .models import (
     ObjectInventory,
     ProcessingCandidate,
     Reprocessing,
-)
-from .recipe_runs import SUCCEEDED
-from .versions import (
-    AVAILABLE,
-    DISCARDED,
-    SUPERSEDED_PENDING_CURATION,
-    _run_plan,
-    canonical_json,
-    check_provenance,
-    provenance_document,
-    version_id,
 )
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -25,16 +25,24 @@ from typing import Any
 from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from .clock import Clock, SystemClock
-from .input_datasets import freeze_input_dataset, missing_parameters
-from .models import (
+from dkist_processing_core.datacenter.clock import Clock, SystemClock
+from dkist_processing_core.datacenter.operations.tickets import (
+    MANUAL_BY_DEFINITION,
+    MANUAL_BY_EXCEPTION,
+    TicketRequest,
+    TicketSink,
+)
+from dkist_processing_core.datacenter.planning.input_datasets import (
+    freeze_input_dataset,
+    missing_parameters,
+)
+from dkist_processing_core.datacenter.store.models import (
     InputDataset,
     ProcessingCandidate,
     Recipe,
     RecipeInstance,
     RecipeRun,
 )
-from .tickets import MANUAL_BY_DEFINITION, MANUAL_BY_EXCEPTION, TicketRequest, TicketSink
 
 CREATED = "created"
 RUNNING = "running"
@@ -304,7 +312,10 @@ def create_first_runs(
 
 def _lacks_parameter_values():
     """SQL: the run's input dataset has fewer parameter values than its recipe has parameters."""
-    from .models import InputDatasetParameterValue, RecipeParameter
+    from dkist_processing_core.datacenter.store.models import (
+        InputDatasetParameterValue,
+        RecipeParameter,
+    )
 
     wanted = (
         select(func.count())

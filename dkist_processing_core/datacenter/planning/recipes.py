@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from .clock import Clock, SystemClock, as_utc
-from .models import (
+from dkist_processing_core.datacenter.clock import Clock, SystemClock, as_utc
+from dkist_processing_core.datacenter.store.models import (
     Instrument,
     Parameter,
     ParameterValue,

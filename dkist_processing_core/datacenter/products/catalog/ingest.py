@@ -4,7 +4,7 @@
 recipe run that made them and
 
 1. verifies every frame's FITS CHECKSUM/DATASUM, refusing the whole dataset with
-   a :class:`~dkist_processing_core.datacenter.catalog.checksums.FrameIntegrityError`
+   a :class:`~dkist_processing_core.datacenter.products.catalog.checksums.FrameIntegrityError`
    naming every tampered or truncated file before anything is written;
 2. derives the version from the provenance; if that version is packaged
    already, returns the stored result (ingest is idempotent);
@@ -33,8 +33,8 @@ from dkist_processing_core.calibration.quality import (
     write_quality_report,
 )
 from dkist_processing_core.calibration.quality.metrics import QualityMetrics
-from dkist_processing_core.datacenter.catalog.checksums import verify_frames
-from dkist_processing_core.datacenter.catalog.inventory import (
+from dkist_processing_core.datacenter.products.catalog.checksums import verify_frames
+from dkist_processing_core.datacenter.products.catalog.inventory import (
     DatasetInventory,
     FrameRecord,
     ObjectRecord,
@@ -42,7 +42,7 @@ from dkist_processing_core.datacenter.catalog.inventory import (
     frame_inventory,
     read_frame_header,
 )
-from dkist_processing_core.datacenter.catalog.package import (
+from dkist_processing_core.datacenter.products.catalog.package import (
     PackageExistsError,
     build_package,
     package_path,
@@ -117,7 +117,7 @@ def ingest_dataset(
     """Ingest the frames (a folder or a list of paths) into ``root`` (see module docstring).
 
     ``version`` is the dataset version derived from ``provenance`` by the data center
-    (:func:`dkist_processing_core.datacenter.versions.version_id`); the package of an
+    (:func:`dkist_processing_core.datacenter.products.versions.version_id`); the package of an
     existing version is returned as it is (ingest is idempotent).
 
     ``products`` are the quality data, quality report and browse movie the workflow

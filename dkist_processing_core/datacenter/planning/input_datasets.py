@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import and_, event, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
-from .clock import Clock, SystemClock
-from .models import (
+from dkist_processing_core.datacenter.clock import Clock, SystemClock
+from dkist_processing_core.datacenter.store.models import (
     FrameCount,
     InputDataset,
     InputDatasetFrame,

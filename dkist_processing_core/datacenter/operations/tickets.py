@@ -15,8 +15,8 @@ from typing import Protocol
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from .clock import Clock, SystemClock
-from .models import Ticket
+from dkist_processing_core.datacenter.clock import Clock, SystemClock
+from dkist_processing_core.datacenter.store.models import Ticket
 
 MANUAL_BY_DEFINITION = "manual_by_definition"
 MANUAL_BY_EXCEPTION = "manual_by_exception"

@@ -16,10 +16,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from .clock import Clock, SystemClock
-from .input_datasets import assemble_input_dataset
-from .models import ManualExecution, RecipeInstance, RecipeRun, Ticket
-from .recipe_runs import (
+from dkist_processing_core.datacenter.clock import Clock, SystemClock
+from dkist_processing_core.datacenter.operations.tickets import (
+    MANUAL_BY_DEFINITION,
+    OPEN,
+    RESOLVED,
+    TicketError,
+    get_ticket,
+)
+from dkist_processing_core.datacenter.planning.input_datasets import assemble_input_dataset
+from dkist_processing_core.datacenter.planning.recipe_runs import (
     CREATED,
     FAILED,
     MANUAL,
@@ -29,7 +35,12 @@ from .recipe_runs import (
     deep_merge,
     transition,
 )
-from .tickets import MANUAL_BY_DEFINITION, OPEN, RESOLVED, TicketError, get_ticket
+from dkist_processing_core.datacenter.store.models import (
+    ManualExecution,
+    RecipeInstance,
+    RecipeRun,
+    Ticket,
+)
 
 
 def _open_ticket(session: Session, ticket_id: int) -> Ticket:

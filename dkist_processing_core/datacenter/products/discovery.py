@@ -25,7 +25,14 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import and_, case, exists, false, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from .models import (
+from dkist_processing_core.datacenter.products.versions import (
+    DISCARDED,
+    VersionError,
+    canonical_json,
+    get_version,
+    version_summary,
+)
+from dkist_processing_core.datacenter.store.models import (
     Dataset,
     DatasetInventory,
     DatasetVersion,
@@ -36,7 +43,6 @@ from .models import (
     ManualExecution,
     ObjectInventory,
 )
-from .versions import DISCARDED, VersionError, canonical_json, get_version, version_summary
 
 
 class DiscoveryError(ValueError):

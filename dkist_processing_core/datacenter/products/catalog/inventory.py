@@ -27,7 +27,7 @@ import numpy as np
 from astropy.io import fits
 from pydantic import BaseModel
 
-from dkist_processing_core.datacenter.catalog.checksums import sha256_file
+from dkist_processing_core.datacenter.products.catalog.checksums import sha256_file
 
 __all__ = [
     "PROVENANCE_KEYS",
