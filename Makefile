@@ -28,6 +28,7 @@ test: $(STAMP)
 	bash .ci/ensure-services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/tox -e docs
 	$(MAKE) test-airflow

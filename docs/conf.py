@@ -27,6 +27,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "myst_parser",
     "mathml",
+    "layers",
 ]
 html_math_renderer = "mathml"
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
