@@ -70,6 +70,8 @@ class RunContext:
     instrument: str | None = None
     declared_parameters: tuple[str, ...] = ()  # every parameter the workflow's tasks declare
     parameters: ParameterValues = field(init=False)
+    # Whether the task read the input dataset document (then it is part of its fingerprint).
+    input_dataset_read: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.parameters = ParameterValues(self.spec.parameters)
@@ -84,6 +86,7 @@ class RunContext:
 
     @property
     def input_dataset(self) -> dict[str, Any]:
+        self.input_dataset_read = True
         return self.spec.input_dataset
 
     @property

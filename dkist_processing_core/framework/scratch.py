@@ -89,6 +89,9 @@ class Scratch:
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
         self._batch_depth = 0
+        # Stored paths this instance returned from queries or indexed from outside: the files
+        # a task read, which make part of its fingerprint (see framework.fingerprint).
+        self.looked_up: set[str] = set()
 
     # -- index connection -------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -171,6 +174,8 @@ class Scratch:
             raise ScratchError(f"cannot tag {path}: no such file")
         tags = _normalise_tags(tags)
         stored = self._stored_path(path)
+        if Path(stored).is_absolute():  # a file from outside the scratch: an input it reads
+            self.looked_up.add(stored)
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO files(path, writer, created) VALUES (?, ?, ?) "
@@ -238,8 +243,9 @@ class Scratch:
     def find(self, *tags: str) -> list[Path]:
         """Files carrying every one of ``tags``, in a stable (path) order."""
         sql, args = self._query("SELECT files.path", tags)
-        rows = self._db().execute(sql + " ORDER BY files.path", args)
-        return [self._absolute(r[0]) for r in rows]
+        stored = [r[0] for r in self._db().execute(sql + " ORDER BY files.path", args)]
+        self.looked_up.update(stored)
+        return [self._absolute(p) for p in stored]
 
     def find_one(self, *tags: str) -> Path:
         """The single file carrying ``tags``; an error naming the tags otherwise."""

@@ -55,6 +55,9 @@ class Task:
     reads: ClassVar[tuple[TagQuery, ...]] = ()
     writes: ClassVar[tuple[TagQuery, ...]] = ()
     parameters: ClassVar[tuple[str, ...]] = ()
+    # Configuration options that change the task's outputs (part of its fingerprint, so a
+    # rerun with another value runs it again); options that only steer execution are not.
+    output_options: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -65,6 +68,11 @@ class Task:
         ):
             raise TypeError(f"{cls.__name__}.parameters must be a tuple of parameter names")
         cls.parameters = tuple(cls.parameters)
+        if not isinstance(cls.output_options, tuple | list) or not all(
+            isinstance(o, str) for o in cls.output_options
+        ):
+            raise TypeError(f"{cls.__name__}.output_options must be a tuple of option names")
+        cls.output_options = tuple(cls.output_options)
 
     def __init__(self, context: RunContext, name: str | None = None):
         self.context = context

@@ -200,3 +200,22 @@ def test_a_triggered_spec_for_another_workflow_is_refused(tmp_path):
     run = dag.test(run_conf={RUN_SPEC_PARAM: wrong.to_json()})
     assert str(run.state) in ("failed", "DagRunState.FAILED")
     assert not (tmp_path / "b" / "scratch").exists()  # nothing ran
+
+
+def test_reruns_reuse_unchanged_tasks_as_an_airflow_dag(tmp_path):
+    """The same fingerprints decide inside Airflow tasks: a changed parameter reruns its branch."""
+    from ..framework.test_reruns import ALL, fresh, ran, results, spec_for
+
+    scratch, ledger_path = tmp_path / "scratch", tmp_path / "ledger"
+    AirflowExecutor().run(spec_for(scratch, ledger_path))
+    assert sorted(ran(ledger_path)) == sorted(ALL)
+    ledger_path.unlink()
+    report = AirflowExecutor().run(spec_for(scratch, ledger_path))
+    assert ran(ledger_path) == [] and report.reused == ALL
+    report = AirflowExecutor().run(spec_for(scratch, ledger_path, max_clip=2.5))
+    assert sorted(ran(ledger_path)) == ["ClippedMax", "Report"]
+    assert report.task("ClippedMax").reason == "parameter max_clip changed (3.0 -> 2.5)"
+    assert results(scratch) == fresh(tmp_path, max_clip=2.5)
+    ledger_path.unlink()
+    AirflowExecutor().run(spec_for(scratch, ledger_path, max_clip=2.5), rerun="all")
+    assert sorted(ran(ledger_path)) == sorted(ALL)

@@ -54,3 +54,21 @@ def test_failure_stops_downstream_and_resumes(client, tmp_path):
     assert report.task("MakeFrames").resumed
     with Scratch(tmp_path / "scratch") as s:
         assert s.count("REPORT") == 1
+
+
+def test_reruns_reuse_unchanged_tasks_on_a_real_cluster(client, tmp_path):
+    """The same fingerprints decide on the workers: a changed parameter reruns its branch."""
+    from .test_reruns import ALL, fresh, ran, results, spec_for
+
+    scratch, ledger = tmp_path / "scratch", tmp_path / "ledger"
+    DaskExecutor(client).run(spec_for(scratch, ledger))
+    assert sorted(ran(ledger)) == sorted(ALL)
+    ledger.unlink()
+    report = DaskExecutor(client).run(spec_for(scratch, ledger))
+    assert ran(ledger) == [] and report.reused == ALL
+    report = DaskExecutor(client).run(spec_for(scratch, ledger, max_clip=2.5))
+    assert ran(ledger) == ["ClippedMax", "Report"]
+    assert report.ran["ClippedMax"] == "parameter max_clip changed (3.0 -> 2.5)"
+    assert results(scratch) == fresh(tmp_path, max_clip=2.5)
+    report = DaskExecutor(client).run(spec_for(scratch, ledger, max_clip=2.5), rerun="all")
+    assert set(report.ran) == set(ALL)

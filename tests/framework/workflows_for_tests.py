@@ -103,6 +103,45 @@ def diamond() -> Workflow:
     return wf
 
 
+class ClippedMax(_Behaviour):
+    """The maximum of the input frames, clipped at the parameter ``max_clip``."""
+
+    reads = (("FRAME", "INPUT"),)
+    writes = (("MAX",),)
+    parameters = ("max_clip",)
+
+    def run(self) -> None:
+        self.behave()
+        stack = [self.scratch.read_array(p) for p in self.scratch.find("FRAME", "INPUT")]
+        clipped = np.minimum(np.max(stack, axis=0), self.parameter("max_clip"))
+        self.scratch.write_array(clipped, ["MAX"], "max")
+
+
+class ScaledSum(_Behaviour):
+    """The sum of the input frames times the configuration option ``scale``."""
+
+    reads = (("FRAME", "INPUT"),)
+    writes = (("SUM",),)
+    output_options = ("scale",)
+
+    def run(self) -> None:
+        self.behave()
+        total = sum(self.scratch.read_array(p) for p in self.scratch.find("FRAME", "INPUT"))
+        self.scratch.write_array(
+            total * float(self.configuration.get("scale", 1.0)), ["SUM"], "sum"
+        )
+
+
+def branches() -> Workflow:
+    """MakeFrames -> (ScaledSum, ClippedMax) -> Report: a parameter and an option per branch."""
+    wf = Workflow("branches", "1.0.0")
+    wf.add(MakeFrames)
+    wf.add(ScaledSum, upstreams=[MakeFrames])
+    wf.add(ClippedMax, upstreams=[MakeFrames])
+    wf.add(Report, upstreams=[ScaledSum, ClippedMax])
+    return wf
+
+
 class _WaitForPeer(Task):
     """Write a marker, then wait until the peer's marker exists (proves both ran at once)."""
 

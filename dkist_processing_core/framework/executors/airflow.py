@@ -38,6 +38,9 @@ from ..logs import run_logger
 from ..spec import RunSpec
 from ..workflow import Workflow
 from .base import (
+    RERUN_ALL,
+    RERUN_CHANGED,
+    REUSED,
     RunReport,
     build_report,
     execute_task,
@@ -48,6 +51,7 @@ from .base import (
 from .journal import FAILED, SUCCEEDED, RunJournal, TaskRecord
 
 RUN_SPEC_PARAM = "run_spec"
+RERUN_PARAM = "rerun"  # "changed" (reuse tasks whose fingerprint is unchanged) or "all"
 _AIRFLOW_KEY = re.compile(r"^[\w.-]+$")  # what Airflow accepts in a DAG id or task id
 DEFAULT_RETRY_DELAY = timedelta(minutes=1)
 
@@ -94,7 +98,8 @@ def run_workflow_task(task_name: str, workflow: str | None = None, **context: An
             f"this DAG runs workflow {workflow!r}, but the run spec of recipe run "
             f"{spec.recipe_run_id} names {spec.workflow!r}"
         )
-    record = execute_task(spec, task_name)
+    rerun = (context.get("params") or {}).get(RERUN_PARAM) or RERUN_CHANGED
+    record = execute_task(spec, task_name, rerun=rerun)
     if record.status == FAILED:
         raise AirflowTaskError(
             f"task {task_name!r} of recipe run {spec.recipe_run_id} failed: {record.error}"
@@ -151,6 +156,7 @@ def workflow_dag(
     retries: int | Mapping[str, int] = 0,
     retry_delay: timedelta = DEFAULT_RETRY_DELAY,
     dag_id: str | None = None,
+    rerun: str = RERUN_CHANGED,
 ):
     """An Airflow DAG that runs the recipe run ``spec``: one Airflow task per workflow task.
 
@@ -171,6 +177,10 @@ def workflow_dag(
         How long Airflow waits before a retry.
     dag_id
         Defaults to ``recipe_run_<id>.<workflow reference>``.
+    rerun
+        ``"changed"`` reuses tasks whose fingerprint is unchanged since they succeeded in
+        an earlier invocation; ``"all"`` runs every task again. A DAG run's conf may
+        override it (parameter ``rerun``).
     """
     _require_airflow()
     from airflow.providers.standard.operators.python import PythonOperator
@@ -195,7 +205,13 @@ def workflow_dag(
         params={
             RUN_SPEC_PARAM: Param(
                 spec.to_json(), type="string", description="the recipe run's spec (JSON)"
-            )
+            ),
+            RERUN_PARAM: Param(
+                rerun,
+                type="string",
+                enum=[RERUN_CHANGED, RERUN_ALL],
+                description="reuse unchanged tasks (changed) or run every task again (all)",
+            ),
         },
         tags=[f"recipe_run:{spec.recipe_run_id}", f"workflow:{workflow.reference}"],
     )
@@ -305,7 +321,7 @@ class AirflowExecutor:
         self.retries = retries
         self.retry_delay = retry_delay
 
-    def run(self, spec: RunSpec) -> RunReport:
+    def run(self, spec: RunSpec, *, rerun: str = RERUN_CHANGED) -> RunReport:
         start, started_at = time.perf_counter(), time.time()
         workflow = load_workflow(spec)
         logger = run_logger(spec.recipe_run_id)
@@ -315,6 +331,7 @@ class AirflowExecutor:
             priority_weight=self.priority_weight,
             retries=self.retries,
             retry_delay=self.retry_delay,
+            rerun=rerun,
         )
         if self.pool:
             ensure_pool(self.pool, self.pool_slots)
@@ -365,7 +382,7 @@ def _records_from_airflow(
         journal.close()
     for name, record in records.items():
         if record.status == SUCCEEDED and record.ended is not None and record.ended < started_at:
-            records[name] = record.model_copy(update={"resumed": True})
+            records[name] = record.model_copy(update={"resumed": True, "reason": REUSED})
     for name, state in by_name.items():
         if state == "upstream_failed":
             failed = sorted(u for u in workflow.ancestors(name) if by_name.get(u) == FAILED)

@@ -12,10 +12,20 @@ from __future__ import annotations
 
 import time
 import traceback
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from ..context import RunContext
+from ..fingerprint import (
+    Fingerprint,
+    code_identity,
+    differences,
+    input_hashes,
+    json_hash,
+    plain,
+    sha256_of_file,
+)
 from ..logs import run_logger
 from ..registry import resolve_workflow
 from ..scratch import Scratch
@@ -37,6 +47,36 @@ class RunReport(BaseModel):
     def task(self, name: str) -> TaskRecord:
         return next(t for t in self.tasks if t.name == name)
 
+    @property
+    def reused(self) -> list[str]:
+        """The tasks reused from an earlier invocation (nothing they depend on changed)."""
+        return [t.name for t in self.tasks if t.resumed]
+
+    @property
+    def ran(self) -> dict[str, str]:
+        """The tasks that ran in this invocation, each with why it ran."""
+        return {t.name: t.reason or "" for t in self.tasks if not t.resumed and t.attempts}
+
+    def summary(self) -> str:
+        """One line per task: reused, or ran (how long, and why)."""
+        lines = [
+            f"recipe run {self.recipe_run_id}: {self.workflow} {self.workflow_version} "
+            f"{self.status} in {self.duration_s:.1f} s"
+        ]
+        width = max((len(t.name) for t in self.tasks), default=0)
+        for t in self.tasks:
+            if t.resumed:
+                what = "reused"
+            elif t.status == "pending":
+                what = "not run"
+            else:
+                took = f" in {t.duration_s:.1f} s" if t.duration_s is not None else ""
+                what = f"{t.status}{took}: {t.reason or ''}".rstrip(": ")
+            lines.append(f"  {t.name:<{width}}  {what}")
+        if self.error:
+            lines.append(f"  error in {self.failed_task}: {self.error}")
+        return "\n".join(lines)
+
 
 class TaskFailed(RuntimeError):
     """A task of a recipe run failed; the scratch is kept as it was for inspection or retry."""
@@ -53,26 +93,51 @@ def load_workflow(spec: RunSpec) -> Workflow:
     return resolve_workflow(spec.workflow, spec.workflow_version).validate()
 
 
-def execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None = None) -> TaskRecord:
-    """Run one task of a run (unless it already completed); never raises for a task error.
+RERUN_CHANGED, RERUN_ALL = "changed", "all"
+REUSED = "reused: nothing it depends on changed since it succeeded"
 
-    The returned record says what happened; a failed task's error message names
-    the exception and its text, the traceback goes to the log.
+
+def execute_task(
+    spec: RunSpec, task_name: str, workflow: Workflow | None = None, *, rerun: str = RERUN_CHANGED
+) -> TaskRecord:
+    """Run one task of a run, unless it completed before from the same inputs; never raises
+    for a task error.
+
+    A task that succeeded in an earlier invocation is reused when its fingerprint (code,
+    declared parameter values and output options, the content of the files it read; see
+    :mod:`..fingerprint`) is unchanged; otherwise its earlier outputs are removed and it runs
+    again. ``rerun="all"`` runs it again regardless. The returned record says what happened
+    and why; a failed task's error message names the exception and its text, the traceback
+    goes to the log.
     """
+    if rerun not in (RERUN_CHANGED, RERUN_ALL):
+        raise ValueError(f"rerun must be {RERUN_CHANGED!r} or {RERUN_ALL!r}, not {rerun!r}")
     workflow = workflow or load_workflow(spec)
     node = workflow.node(task_name)
     journal = RunJournal(spec.scratch_dir)
     logger = run_logger(spec.recipe_run_id, task_name)
+    scratch = Scratch(spec.scratch_dir, writer=task_name)
     try:
         previous = journal.record(task_name)
         if previous.status == SUCCEEDED:
-            logger.info("already completed in an earlier invocation; not run again")
-            return previous.model_copy(update={"resumed": True})
-        scratch = Scratch(spec.scratch_dir, writer=task_name)
-        if previous.status in (RUNNING, FAILED):
+            if rerun == RERUN_ALL:
+                reason = "a full rerun was asked for"
+            else:
+                changes = _changes_since_success(spec, workflow, node, scratch, journal)
+                if not changes:
+                    logger.info("unchanged since it succeeded; reused, not run again")
+                    return previous.model_copy(update={"resumed": True, "reason": REUSED})
+                reason = "; ".join(changes)
+            removed = scratch.remove_written_by(task_name)
+            logger.info("runs again (%s); removed its %d earlier outputs", reason, removed)
+        elif previous.status in (RUNNING, FAILED):
             removed = scratch.remove_written_by(task_name)
             logger.info("earlier attempt did not complete; removed its %d partial outputs", removed)
-        journal.start(task_name)
+            reason = f"the earlier attempt {'failed' if previous.status == FAILED else 'stopped'}"
+        else:
+            reason = "first run"
+        scratch.looked_up.clear()
+        journal.start(task_name, reason)
         context = RunContext(
             spec=spec,
             scratch=scratch,
@@ -84,7 +149,7 @@ def execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None = None
             declared_parameters=workflow.declared_parameters,
         )
         start = time.perf_counter()
-        logger.info("started")
+        logger.info("started (%s)", reason)
         try:
             node.task(context, name=task_name).run()
         except Exception as e:
@@ -92,13 +157,81 @@ def execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None = None
             logger.error("failed: %s\n%s", message, traceback.format_exc())
             journal.finish(task_name, FAILED, message)
             return journal.record(task_name)
-        finally:
-            scratch.close()
-        journal.finish(task_name, SUCCEEDED)
+        fingerprint = _fingerprint(
+            spec,
+            workflow,
+            node,
+            scratch,
+            journal,
+            inputs=_inputs_read(scratch, task_name, scratch.looked_up),
+            input_dataset_read=context.input_dataset_read,
+        )
+        journal.finish(task_name, SUCCEEDED, fingerprint=fingerprint.model_dump_json())
         logger.info("completed in %.2f s", time.perf_counter() - start)
         return journal.record(task_name)
     finally:
+        scratch.close()
         journal.close()
+
+
+def _inputs_read(scratch: Scratch, task_name: str, looked_up: set[str]) -> set[str]:
+    """The stored paths a task read: what it looked up, less its own outputs.
+
+    Files outside the scratch that the task indexed (raw frames) are inputs it read, not
+    outputs, although the index records it as their writer.
+    """
+    own = {scratch._stored_path(p) for p in scratch.written_by(task_name)}
+    return set(looked_up) - {p for p in own if not Path(p).is_absolute()}
+
+
+def _fingerprint(
+    spec: RunSpec,
+    workflow: Workflow,
+    node,
+    scratch: Scratch,
+    journal: RunJournal,
+    *,
+    inputs: set[str],
+    input_dataset_read: bool,
+) -> Fingerprint:
+    values = {p.name: p.value for p in spec.parameters}
+    task = node.task
+    return Fingerprint(
+        code=code_identity(task),
+        workflow_version=workflow.version,
+        parameters={name: plain(values.get(name)) for name in task.parameters},
+        options={name: plain(spec.configuration.get(name)) for name in task.output_options},
+        input_dataset=json_hash(spec.input_dataset) if input_dataset_read else None,
+        inputs=input_hashes(
+            inputs,
+            scratch._absolute,
+            lambda stored, path: journal.file_hash(stored, path, sha256_of_file),
+        ),
+    )
+
+
+def _changes_since_success(
+    spec: RunSpec, workflow: Workflow, node, scratch: Scratch, journal: RunJournal
+) -> list[str]:
+    """What differs from when the task last succeeded (empty: it may be reused)."""
+    recorded = journal.fingerprint(node.name)
+    if not recorded:
+        return ["no record of what it was computed from (an older journal)"]
+    before = Fingerprint.model_validate_json(recorded)
+    # The files it read then, and any file that now matches what it declares it reads.
+    declared = set()
+    for query in node.task.reads:
+        declared.update(scratch._stored_path(p) for p in scratch.find(*query))
+    now = _fingerprint(
+        spec,
+        workflow,
+        node,
+        scratch,
+        journal,
+        inputs=_inputs_read(scratch, node.name, set(before.inputs) | declared),
+        input_dataset_read=before.input_dataset is not None,
+    )
+    return differences(before, now)
 
 
 def mark_upstream_failed(spec: RunSpec, task_name: str, failed_upstreams: list[str]) -> TaskRecord:

@@ -15,6 +15,7 @@ import uuid
 from ..logs import run_logger
 from ..spec import RunSpec
 from .base import (
+    RERUN_CHANGED,
     RunReport,
     build_report,
     execute_task,
@@ -25,7 +26,9 @@ from .base import (
 from .journal import FAILED, UPSTREAM_FAILED, TaskRecord
 
 
-def run_task_on_worker(spec_json: str, task_name: str, *upstream_records: str) -> str:
+def run_task_on_worker(
+    spec_json: str, task_name: str, *upstream_records: str, rerun: str = RERUN_CHANGED
+) -> str:
     """Worker side: run one task unless an upstream failed; return its record as JSON."""
     spec = RunSpec.from_json(spec_json)
     failed = [
@@ -35,14 +38,14 @@ def run_task_on_worker(spec_json: str, task_name: str, *upstream_records: str) -
     ]
     if failed:
         return mark_upstream_failed(spec, task_name, failed).model_dump_json()
-    return execute_task(spec, task_name).model_dump_json()
+    return execute_task(spec, task_name, rerun=rerun).model_dump_json()
 
 
 class DaskExecutor:
     """Run a recipe run's tasks on a Dask distributed cluster.
 
-    Give a ``distributed.Client`` or a scheduler ``address``. Tasks resume like
-    the local executor's: completed tasks are not run again.
+    Give a ``distributed.Client`` or a scheduler ``address``. Tasks are reused or
+    run again like the local executor's (by their fingerprints; ``rerun="all"``).
     """
 
     name = "dask"
@@ -54,7 +57,7 @@ class DaskExecutor:
             client = Client(address)
         self.client = client
 
-    def run(self, spec: RunSpec) -> RunReport:
+    def run(self, spec: RunSpec, *, rerun: str = RERUN_CHANGED) -> RunReport:
         from distributed import wait
 
         start = time.perf_counter()
@@ -73,6 +76,7 @@ class DaskExecutor:
                 spec_json,
                 name,
                 *upstream,
+                rerun=rerun,
                 key=f"run{spec.recipe_run_id}-{name}-{token}",
                 pure=False,
                 retries=0,

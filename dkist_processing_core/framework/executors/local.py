@@ -6,29 +6,40 @@ import time
 
 from ..logs import run_logger
 from ..spec import RunSpec
-from .base import RunReport, build_report, execute_task, load_workflow, raise_for_failure
+from .base import (
+    RERUN_CHANGED,
+    RunReport,
+    build_report,
+    execute_task,
+    load_workflow,
+    raise_for_failure,
+)
 from .journal import FAILED, SUCCEEDED
 
 
 class LocalExecutor:
     """Run every task of a recipe run in this process, in the workflow's task order.
 
-    A second invocation for the same recipe run (same scratch) resumes: tasks
-    that completed are not run again, and their outputs stay as they were.
+    A second invocation for the same recipe run (same scratch) reuses every task
+    that completed before from the same code, parameter values and inputs (its
+    fingerprint, see :mod:`~dkist_processing_core.framework.fingerprint`), and runs
+    again those that changed and, through their new outputs, what depends on them.
+    ``rerun="all"`` runs every task again. The report says, per task, why it ran
+    or was reused.
     The first failing task stops the run and raises :class:`TaskFailed`
     naming it; the scratch is left intact.
     """
 
     name = "local"
 
-    def run(self, spec: RunSpec) -> RunReport:
+    def run(self, spec: RunSpec, *, rerun: str = RERUN_CHANGED) -> RunReport:
         start = time.perf_counter()
         workflow = load_workflow(spec)
         logger = run_logger(spec.recipe_run_id)
         logger.info("running %s %s locally", workflow.reference, workflow.version)
         records = {}
         for task_name in workflow.task_order:
-            record = execute_task(spec, task_name, workflow)
+            record = execute_task(spec, task_name, workflow, rerun=rerun)
             records[task_name] = record
             if record.status == FAILED:
                 break
