@@ -102,8 +102,11 @@ def _task_page(task: type[Task], used_by: list[tuple[str, Workflow]], shared: bo
     out.append(_title("Declared connections", "-"))
     out.append(f"- Reads: {_tags(task.reads)}")
     out.append(f"- Writes: {_tags(task.writes)}")
-    params = ", ".join(f"``{p}``" for p in task.parameters) or "none"
-    out.append(f"- Parameter values: {params}\n")
+    if task.parameters:
+        out.append("- Parameter values: see the table below.\n")
+        out.append(parameter_table(task))
+    else:
+        out.append("- Parameter values: none\n")
     out.append(_title("Used by", "-"))
     if used_by:
         for instrument, wf in used_by:
@@ -112,6 +115,51 @@ def _task_page(task: type[Task], used_by: list[tuple[str, Workflow]], shared: bo
     else:
         out.append("No installed workflow uses this task.")
     return "\n".join(out) + "\n"
+
+
+def parameter_table(task: type[Task]) -> str:
+    """The task's declared parameters as a table: name, type, default, unit, allowed values."""
+
+    def allowed(p) -> str:
+        parts = []
+        if p.choices is not None:
+            parts.append("one of " + ", ".join(f"``{c!r}``" for c in p.choices))
+        if p.minimum is not None:
+            parts.append(f"≥ {p.minimum:g}")
+        if p.maximum is not None:
+            parts.append(f"≤ {p.maximum:g}")
+        if p.length is not None:
+            parts.append(f"{p.length} items")
+        if p.nullable:
+            parts.append("or null")
+        return ", ".join(parts) or "any"
+
+    rows = [
+        (
+            f"``{p.name}``",
+            p.type,
+            f"``{p.describe_default()}``",
+            p.unit or "-",
+            allowed(p),
+            p.description or "-",
+        )
+        for p in task.parameter_declarations.values()
+    ]
+    lines = [
+        ".. list-table:: Declared parameters",
+        "   :header-rows: 1",
+        "",
+        "   * - name",
+        "     - type",
+        "     - default",
+        "     - unit",
+        "     - allowed",
+        "     - description",
+    ]
+    for row in rows:
+        lines.append(f"   * - {row[0]}")
+        lines.extend(f"     - {cell}" for cell in row[1:])
+    return "\n".join(lines) + "\n"
 
 
 def _dot_string(text: str) -> str:

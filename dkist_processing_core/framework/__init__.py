@@ -6,6 +6,7 @@ It knows nothing of telescopes or databases.
 from .atomic import atomic_write
 from .context import ParameterError, ParameterValues, RunContext
 from .executors import LocalExecutor, RunReport, TaskFailed, TaskRecord, execute_task
+from .parameters import Parameter, ParameterValueError
 from .registry import Instrument, WorkflowNotFound, instruments, resolve_workflow
 from .scratch import Scratch, ScratchError
 from .spec import ParameterValue, RunSpec
@@ -15,8 +16,10 @@ from .workflow import Workflow, WorkflowValidationError
 __all__ = [
     "Instrument",
     "LocalExecutor",
+    "Parameter",
     "ParameterError",
     "ParameterValue",
+    "ParameterValueError",
     "ParameterValues",
     "RunContext",
     "RunReport",

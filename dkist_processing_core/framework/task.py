@@ -30,7 +30,8 @@ import inspect
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, TypeVar
 
-from .context import RunContext
+from .context import ParameterError, RunContext
+from .parameters import Parameter, ParameterValueError, untyped
 
 T = TypeVar("T")
 TagQuery = tuple[str, ...]
@@ -54,7 +55,10 @@ class Task:
 
     reads: ClassVar[tuple[TagQuery, ...]] = ()
     writes: ClassVar[tuple[TagQuery, ...]] = ()
+    # Declared parameters: Parameter declarations (or bare names, untyped). After class
+    # creation ``parameters`` holds the names and ``parameter_declarations`` the declarations.
     parameters: ClassVar[tuple[str, ...]] = ()
+    parameter_declarations: ClassVar[dict[str, Parameter]] = {}
     # Configuration options that change the task's outputs (part of its fingerprint, so a
     # rerun with another value runs it again); options that only steer execution are not.
     output_options: ClassVar[tuple[str, ...]] = ()
@@ -63,11 +67,18 @@ class Task:
         super().__init_subclass__(**kwargs)
         cls.reads = _check_queries(cls, "reads")
         cls.writes = _check_queries(cls, "writes")
-        if not isinstance(cls.parameters, tuple | list) or not all(
-            isinstance(p, str) for p in cls.parameters
-        ):
-            raise TypeError(f"{cls.__name__}.parameters must be a tuple of parameter names")
-        cls.parameters = tuple(cls.parameters)
+        if "parameters" in cls.__dict__:
+            declared = cls.__dict__["parameters"]
+            if not isinstance(declared, tuple | list) or not all(
+                isinstance(p, str | Parameter) for p in declared
+            ):
+                raise TypeError(
+                    f"{cls.__name__}.parameters must be a tuple of Parameter declarations "
+                    f"(or parameter names); got {declared!r}"
+                )
+            decls = [p if isinstance(p, Parameter) else untyped(p) for p in declared]
+            cls.parameter_declarations = {p.name: p for p in decls}
+            cls.parameters = tuple(p.name for p in decls)
         if not isinstance(cls.output_options, tuple | list) or not all(
             isinstance(o, str) for o in cls.output_options
         ):
@@ -102,7 +113,11 @@ class Task:
                 f"{type(self).__name__} uses parameter {name!r} but does not declare it in "
                 f"`parameters` {self.parameters}"
             )
-        return self.context.parameters[name]
+        value = self.context.parameters[name]
+        try:
+            return self.parameter_declarations[name].validate(value)
+        except ParameterValueError as e:
+            raise ParameterError(f"{type(self).__name__}: {e}") from None
 
     def progress(
         self, items: Iterable[T], *, description: str | None = None, total: int | None = None

@@ -9,9 +9,11 @@ itself (Graphviz dot or Mermaid) for the documentation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from .parameters import Parameter, ParameterValueError, declarations_of
 from .task import TagQuery, Task
 
 
@@ -97,6 +99,31 @@ class Workflow:
     def declared_parameters(self) -> tuple[str, ...]:
         """Every parameter a task of this workflow declares, sorted."""
         return tuple(sorted({p for n in self._nodes for p in n.task.parameters}))
+
+    @property
+    def parameter_declarations(self) -> dict[str, Parameter]:
+        """Every parameter a task of this workflow declares: name -> its declaration."""
+        return declarations_of(n.task for n in self._nodes)
+
+    def default_parameter_values(self) -> dict[str, Any]:
+        """The declared default of every parameter that has one (a notebook's starting point)."""
+        return {
+            name: p.default
+            for name, p in sorted(self.parameter_declarations.items())
+            if not p.required
+        }
+
+    def parameter_value_problems(self, values: Mapping[str, Any]) -> list[str]:
+        """What is wrong with the given parameter values, each naming the parameter."""
+        problems = []
+        declarations = self.parameter_declarations
+        for name, value in values.items():
+            if name in declarations:
+                try:
+                    declarations[name].validate(value)
+                except ParameterValueError as e:
+                    problems.append(str(e))
+        return problems
 
     @property
     def task_names(self) -> list[str]:

@@ -94,3 +94,16 @@ def test_retiring_what_active_work_needs_is_rejected(store, clock):
             recipes.retire_instrument(s, "testinst")
         with pytest.raises(RecipeError, match="resource pool 'gpu' does not exist"):
             recipes.update_recipe(s, "calibrate", resource_pool="gpu")
+
+
+def test_a_value_outside_a_tasks_declaration_is_refused(store, clock):
+    """The data center checks values against the installed instrument's task declarations."""
+    with store.session() as s:
+        recipes.register_instrument_package(s, "vbi", valid_from=T0, clock=clock)
+        parameter = recipes.get_parameter(s, "vbi", "l1_quantize_level")
+        assert parameter.value_type == "float"
+        assert parameter.description.startswith("RICE_1 quantisation")
+        with pytest.raises(RecipeError, match=r"'l1_quantize_level'.*below the minimum 1"):
+            recipes.add_parameter_value(
+                s, "vbi", "l1_quantize_level", 0.5, datetime(2025, 1, 1, tzinfo=UTC), clock=clock
+            )

@@ -124,3 +124,16 @@ def test_missing_sections_are_detected():
         """
 
     assert missing_sections(Undocumented) == [s for s in REQUIRED_SECTIONS if s != "Algorithm"]
+
+
+def test_task_pages_give_a_table_of_their_declared_parameters(built_site):
+    """Name, type, default, unit and allowed range, rendered from the task's declaration."""
+    for task in shared_tasks():
+        if not task.parameters:
+            continue
+        html = (built_site / f"{task_doc_path(task)}.html").read_text()
+        assert "Declared parameters" in html, task.__name__
+        for declaration in task.parameter_declarations.values():
+            assert declaration.name in html, (task.__name__, declaration.name)
+            if declaration.unit:
+                assert declaration.unit in html, (task.__name__, declaration.unit)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...framework import Task
+from ...framework import Parameter, Task
 from .. import tags as t
 from ..input.frames import InputFrameError
 from ..products import exposure_times, frame_shape, raw_frames, write_array_product
@@ -46,7 +46,17 @@ class DarkCalibration(Task):
 
     reads = ((t.INPUT, t.task(t.DARK)),)
     writes = ((t.INTERMEDIATE, t.task(t.DARK)),)
-    parameters = ("dark_rejection_sigma",)
+    parameters = (
+        Parameter(
+            "dark_rejection_sigma",
+            "float",
+            default=None,
+            nullable=True,
+            minimum=1.0,
+            unit="standard deviations",
+            description="per-pixel outlier rejection threshold; null for a plain mean",
+        ),
+    )
 
     def run(self) -> None:
         dark_times = exposure_times(self.scratch, t.task(t.DARK))

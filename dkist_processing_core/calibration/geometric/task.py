@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...framework import Task
+from ...framework import Parameter, Task
 from .. import tags as t
 from ..gain.task import lamp_corrected_solar_image
 from ..products import write_array_product
@@ -49,7 +49,17 @@ class GeometricCalibration(Task):
         (t.INTERMEDIATE, t.task(t.LAMP_GAIN)),
     )
     writes = ((t.INTERMEDIATE, t.task(t.GEOMETRIC)),)
-    parameters = ("geometric_max_shift_px",)
+    parameters = (
+        Parameter(
+            "geometric_max_shift_px",
+            "float",
+            default=5.0,
+            minimum=0.1,
+            maximum=100.0,
+            unit="pixels",
+            description="the largest spectral shift searched for",
+        ),
+    )
 
     def run(self) -> None:
         corrected = lamp_corrected_solar_image(self)

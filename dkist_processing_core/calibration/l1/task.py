@@ -13,7 +13,7 @@ import numpy as np
 from astropy.io import fits
 
 from ... import __version__ as library_version
-from ...framework import Task
+from ...framework import Parameter, Task
 from ...framework.links import header_spec_url, workflow_doc_url, workflow_source_url
 from .. import tags as t
 from .header import L1Provenance, build_l1_header, l1_filename
@@ -135,7 +135,17 @@ class WriteL1Frames(Task):
 
     reads = ((t.CALIBRATED,),)
     writes = ((t.OUTPUT, t.L1),)
-    parameters = ("l1_quantize_level",)
+    parameters = (
+        Parameter(
+            "l1_quantize_level",
+            "float",
+            default=16.0,
+            minimum=1.0,
+            maximum=1024.0,
+            unit="levels per noise standard deviation",
+            description="RICE_1 quantisation of the L1 data (finer: larger files)",
+        ),
+    )
 
     def describe_frames(self, frames: list[tuple[Path, fits.Header, np.ndarray, set[str]]]):
         """The instrument's description of each calibrated frame (``L1FrameDescription``).

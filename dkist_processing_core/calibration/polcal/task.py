@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...framework import Task
+from ...framework import Parameter, Task
 from .. import tags as t
 from ..input.frames import read_raw_frame
 from ..products import (
@@ -69,7 +69,26 @@ class PolarimetricCalibration(Task):
         (t.INTERMEDIATE, t.task(t.GAIN)),
     )
     writes = ((t.INTERMEDIATE, t.task(t.DEMODULATION)), (t.QUALITY, t.task(t.POLCAL)))
-    parameters = ("polcal_retarder_retardance_deg", "polcal_spatial_bins")
+    parameters = (
+        Parameter(
+            "polcal_retarder_retardance_deg",
+            "float",
+            default=92.0,
+            minimum=1.0,
+            maximum=179.0,
+            unit="degrees",
+            description="retardance of the calibration unit's retarder",
+        ),
+        Parameter(
+            "polcal_spatial_bins",
+            "list[int]",
+            default=[4, 1],
+            length=2,
+            minimum=1,
+            unit="bins along y, x",
+            description="bins in which a modulation matrix is fitted",
+        ),
+    )
 
     def run(self) -> None:
         summary = self.scratch.read_json(self.scratch.find_one(t.INPUT_SUMMARY))

@@ -295,6 +295,31 @@ def check_value_type(parameter_name: str, value_type: str, value: Any) -> None:
         ) from None
 
 
+def declared_parameters(instrument: str) -> dict:
+    """The parameter declarations of an installed instrument's workflows, by name (empty if
+    the instrument package is not installed here)."""
+    from dkist_processing_core.framework import instruments as installed
+
+    package = installed().get(instrument)
+    found: dict = {}
+    for workflow in package.workflows if package else ():
+        found.update(workflow.parameter_declarations)
+    return found
+
+
+def check_declared_value(instrument: str, parameter_name: str, value: Any) -> None:
+    """Raise RecipeError when the instrument's tasks declare the parameter and the value does
+    not fit the declaration (type, range, choices), naming what was expected."""
+    from dkist_processing_core.framework import ParameterValueError
+
+    declaration = declared_parameters(instrument).get(parameter_name)
+    if declaration is not None:
+        try:
+            declaration.validate(value)
+        except ParameterValueError as e:
+            raise RecipeError(str(e)) from None
+
+
 def add_parameter_value(
     session: Session,
     instrument: str,
@@ -312,6 +337,7 @@ def add_parameter_value(
     """
     owner = get_parameter(session, instrument, parameter)
     check_value_type(parameter, owner.value_type, value)
+    check_declared_value(instrument, parameter, value)
     valid_from = as_utc(valid_from)
     valid_until = as_utc(valid_until) if valid_until is not None else None
     if valid_until is not None and valid_until <= valid_from:
@@ -615,6 +641,7 @@ def register_instrument_package(
         )
     if not session.scalar(select(Instrument).where(Instrument.name == instrument)):
         create_instrument(session, instrument, package.description, clock=clock)
+    declarations = declared_parameters(instrument)
     for name, value in package.default_parameter_values.items():
         exists = session.scalar(
             select(Parameter)
@@ -622,7 +649,15 @@ def register_instrument_package(
             .where(Instrument.name == instrument, Parameter.name == name)
         )
         if exists is None:
-            create_parameter(session, instrument, name, parameter_type_of(value), clock=clock)
+            declared = declarations.get(name)
+            create_parameter(
+                session,
+                instrument,
+                name,
+                declared.value_type if declared else parameter_type_of(value),
+                declared.description if declared else "",
+                clock=clock,
+            )
             add_parameter_value(session, instrument, name, value, valid_from, clock=clock)
     if session.get(ResourcePool, resource_pool) is None:
         set_resource_pool(session, resource_pool, 1)

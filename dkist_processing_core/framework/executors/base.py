@@ -27,6 +27,7 @@ from ..fingerprint import (
     sha256_of_file,
 )
 from ..logs import run_logger
+from ..parameters import ParameterValueError
 from ..registry import resolve_workflow
 from ..scratch import Scratch
 from ..spec import RunSpec
@@ -90,7 +91,16 @@ class TaskFailed(RuntimeError):
 
 
 def load_workflow(spec: RunSpec) -> Workflow:
-    return resolve_workflow(spec.workflow, spec.workflow_version).validate()
+    """The run's workflow, validated, after checking the run's parameter values against the
+    tasks' declarations (every problem named at once, before anything runs)."""
+    workflow = resolve_workflow(spec.workflow, spec.workflow_version).validate()
+    problems = workflow.parameter_value_problems({p.name: p.value for p in spec.parameters})
+    if problems:
+        raise ParameterValueError(
+            f"recipe run {spec.recipe_run_id}: {len(problems)} parameter value(s) do not fit "
+            f"{workflow.reference}'s declarations:\n  " + "\n  ".join(problems)
+        )
+    return workflow
 
 
 RERUN_CHANGED, RERUN_ALL = "changed", "all"

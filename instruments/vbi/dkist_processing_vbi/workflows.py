@@ -11,12 +11,6 @@ from dkist_processing_core.framework import Workflow
 
 from .tasks import VbiParseInputData, VbiWriteL1Frames
 
-# The parameter values a notebook or the demo uses; the data center keeps its own, with ids.
-DEFAULT_PARAMETER_VALUES = {
-    "dark_rejection_sigma": None,
-    "l1_quantize_level": 16.0,
-}
-
 
 def l1_calibration() -> Workflow:
     from . import __version__
@@ -36,3 +30,8 @@ def l1_calibration() -> Workflow:
     wf.add(AssembleQualityReport, upstreams=[VbiWriteL1Frames])
     wf.add(MakeBrowseMovie, upstreams=[VbiWriteL1Frames])
     return wf
+
+
+# The parameter values a notebook or the demo uses: the defaults the tasks declare (the data
+# center keeps its own values, with ids, starting from these).
+DEFAULT_PARAMETER_VALUES = l1_calibration().default_parameter_values()

@@ -13,15 +13,6 @@ from dkist_processing_core.framework import Workflow
 
 from .tasks import VispParseInputData, VispWriteL1Frames
 
-# The parameter values a notebook or the demo uses; the data center keeps its own, with ids.
-DEFAULT_PARAMETER_VALUES = {
-    "dark_rejection_sigma": None,
-    "geometric_max_shift_px": 5.0,
-    "polcal_retarder_retardance_deg": 92.0,
-    "polcal_spatial_bins": [4, 1],
-    "l1_quantize_level": 16.0,
-}
-
 
 def l1_calibration() -> Workflow:
     from . import __version__
@@ -45,3 +36,8 @@ def l1_calibration() -> Workflow:
     wf.add(AssembleQualityReport, upstreams=[VispWriteL1Frames])
     wf.add(MakeBrowseMovie, upstreams=[VispWriteL1Frames])
     return wf
+
+
+# The parameter values a notebook or the demo uses: the defaults the tasks declare (the data
+# center keeps its own values, with ids, starting from these).
+DEFAULT_PARAMETER_VALUES = l1_calibration().default_parameter_values()
