@@ -73,7 +73,7 @@ class Kind(_Word):
 V = TypeVar("V")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ValueTag(Generic[V]):
     """A kind of tag that carries a value: ``prefix`` then the value as text.
 
@@ -84,6 +84,9 @@ class ValueTag(Generic[V]):
     prefix: str
     parse_value: Callable[[str], V]
     format_value: Callable[[V], str] = str
+
+    def __repr__(self) -> str:
+        return f"ValueTag({self.prefix!r})"
 
     def __call__(self, value: V) -> str:
         return f"{self.prefix}{self.format_value(value)}"
@@ -121,21 +124,21 @@ def _integer(value: int) -> str:
     return str(int(value))
 
 
-#: ``TASK_<kind>``: what a frame or product is, a :class:`Kind`.
+#: What a frame or product is, a :class:`Kind`, tagged ``TASK_<kind>``.
 TaskKind: ValueTag[Kind] = ValueTag("TASK_", Kind)
-#: ``EXP_TIME_<ms>``: the exposure time in ms.
+#: The exposure time in ms, tagged ``EXP_TIME_<ms>``.
 ExposureTime: ValueTag[float] = ValueTag("EXP_TIME_", float, _number)
-#: ``MODSTATE_<m>``: the modulator state, from 1.
+#: The modulator state, from 1, tagged ``MODSTATE_<m>``.
 ModulatorState: ValueTag[int] = ValueTag("MODSTATE_", int, _integer)
-#: ``STEP_<n>``: a spectrograph scan step or an imager mosaic tile.
+#: A spectrograph scan step or an imager mosaic tile, tagged ``STEP_<n>``.
 SpatialStep: ValueTag[int] = ValueTag("STEP_", int, _integer)
-#: ``REPEAT_<k>``: the k-th frame of a burst at one position (an imager's frames per tile).
+#: The k-th frame of a burst at one position, tagged ``REPEAT_<k>``.
 Repeat: ValueTag[int] = ValueTag("REPEAT_", int, _integer)
-#: ``WAVELENGTH_<nm>``: the wavelength in nm.
+#: The wavelength in nm, tagged ``WAVELENGTH_<nm>``.
 Wavelength: ValueTag[float] = ValueTag("WAVELENGTH_", float, _number)
-#: ``CS_STEP_<k>``: the calibration-unit state of a polcal frame.
+#: The calibration-unit state of a polcal frame, tagged ``CS_STEP_<k>``.
 CalibrationUnitState: ValueTag[int] = ValueTag("CS_STEP_", int, _integer)
-#: ``STOKES_<s>``: the Stokes parameter (``I``, ``Q``, ``U``, ``V``).
+#: The Stokes parameter (``I``, ``Q``, ``U``, ``V``), tagged ``STOKES_<s>``.
 Stokes: ValueTag[str] = ValueTag("STOKES_", str)
 
 #: Every kind of tag that carries a value.
@@ -156,7 +159,7 @@ def of_kinds(tags: Iterable[str], *kinds: ValueTag) -> list[str]:
     return sorted(tag for tag in tags if any(k.matches(tag) for k in kinds))
 
 
-# The names tasks, tests and examples use: the vocabulary above under its first names.
+# The names tasks, tests and examples have used all along: the same objects as above.
 INPUT = Tag.INPUT
 FRAME = Tag.FRAME
 INTERMEDIATE = Tag.INTERMEDIATE
