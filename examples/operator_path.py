@@ -31,6 +31,7 @@ from pathlib import Path
 from astropy.io import fits
 from dkist_processing_visp import DEFAULT_PARAMETER_VALUES
 
+from dkist_processing_core.calibration import tags as t
 from dkist_processing_core.framework import Scratch
 from dkist_processing_core.simulate import simulate_visp
 
@@ -144,7 +145,7 @@ def main() -> None:
     cli("datasets", "list")
     retry_scratch = workdir / "scratch" / "recipe_run_2"  # the retry is recipe run 2
     with Scratch(retry_scratch) as scratch:
-        level1 = scratch.find("OUTPUT", "L1")
+        level1 = scratch.find(t.OUTPUT, t.L1)
     print(f"# {len(level1)} Level 1 frames in {retry_scratch}")
     for path in level1[:2]:
         with fits.open(path) as hdul:

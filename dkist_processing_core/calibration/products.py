@@ -67,10 +67,10 @@ def dark_path_for(scratch: Scratch, exposure_time_ms: float, needed_by: str) -> 
     """The dark of an exposure time; the error lists the exposure times that have darks."""
     found = scratch.find(t.INTERMEDIATE, t.task(t.DARK), t.exposure_time(exposure_time_ms))
     if not found:
-        available = scratch.values_of("EXP_TIME_", t.INTERMEDIATE, t.task(t.DARK))
+        available = t.ExposureTime.values(scratch, t.INTERMEDIATE, t.task(t.DARK))
         raise MissingCalibrationError(
             f"no dark for exposure time {exposure_time_ms:g} ms, needed by {needed_by}; "
-            f"darks exist for {', '.join(available) or 'no'} ms"
+            f"darks exist for {', '.join(f'{ms:g}' for ms in available) or 'no'} ms"
         )
     return found[0]
 
@@ -81,7 +81,7 @@ def dark_for(scratch: Scratch, exposure_time_ms: float, needed_by: str) -> np.nd
 
 
 def exposure_times(scratch: Scratch, *query: str) -> list[float]:
-    return sorted(float(v) for v in scratch.values_of("EXP_TIME_", t.INPUT, *query))
+    return t.ExposureTime.values(scratch, t.INPUT, *query)
 
 
 def single_exposure_time(scratch: Scratch, kind: str) -> float:

@@ -161,17 +161,17 @@ class ImagerGainCalibration(Task):
 
     def run(self) -> None:
         shape = frame_shape(self.scratch)
-        wavelengths = self.scratch.values_of("WAVELENGTH_", t.INPUT, t.task(t.SOLAR_GAIN))
+        wavelengths = t.Wavelength.values(self.scratch, t.INPUT, t.task(t.SOLAR_GAIN))
         for wl in self.progress(wavelengths, description="gains per wavelength"):
-            query = (t.task(t.SOLAR_GAIN), f"WAVELENGTH_{wl}")
-            times = sorted(float(v) for v in self.scratch.values_of("EXP_TIME_", t.INPUT, *query))
+            query = (t.task(t.SOLAR_GAIN), t.wavelength(wl))
+            times = t.ExposureTime.values(self.scratch, t.INPUT, *query)
             if len(times) != 1:
-                raise ValueError(f"gain frames at {wl} nm have several exposure times {times} ms")
-            dark = dark_for(self.scratch, times[0], f"the gains at {wl} nm")
+                raise ValueError(f"gain frames at {wl:g} nm have several exposure times {times} ms")
+            dark = dark_for(self.scratch, times[0], f"the gains at {wl:g} nm")
             gain = imager_gain(raw_frames(self.scratch, *query, shape=shape), dark)
             write_array_product(
                 self.scratch,
                 gain,
-                [t.INTERMEDIATE, t.task(t.GAIN), f"WAVELENGTH_{wl}"],
-                f"gain_{wl}nm",
+                [t.INTERMEDIATE, t.task(t.GAIN), t.wavelength(wl)],
+                f"gain_{wl:g}nm",
             )

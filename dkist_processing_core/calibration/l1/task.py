@@ -189,11 +189,7 @@ class WriteL1Frames(Task):
                     )
                     name = l1_filename(l1_header, description.stokes, provenance.dataset_id)
                     target = self.scratch.path_for(name)
-                    keep = sorted(
-                        x
-                        for x in tags
-                        if x.startswith(("STEP_", "STOKES_", "WAVELENGTH_", "REPEAT_"))
-                    )
+                    keep = t.of_kinds(tags, t.SpatialStep, t.Stokes, t.Wavelength, t.Repeat)
                     seed = 1 + written % N_RANDOM
                     written += 1
                     if pool is None:

@@ -42,7 +42,7 @@ class MakeBrowseMovie(Task):
         movie_path = self.scratch.path_for("browse_movie.mp4")
         movie = write_browse_movie(frames, movie_path, self.scratch.path_for("preview.png"))
         self.scratch.add(movie.movie_path, [t.OUTPUT, t.MOVIE])
-        self.scratch.add(movie.preview_path, [t.OUTPUT, t.MOVIE, "PREVIEW"])
+        self.scratch.add(movie.preview_path, [t.OUTPUT, t.MOVIE, t.PREVIEW])
         self.logger.info(
             "browse movie: %d frames, %dx%d", movie.frame_count, movie.width, movie.height
         )

@@ -98,7 +98,7 @@ class PolarimetricCalibration(Task):
             [s["retarder_angle_deg"] for s in states],
             float(self.parameter("polcal_retarder_retardance_deg")),
         )
-        n_mod = len(self.scratch.values_of("MODSTATE_", t.INPUT, t.task(t.POLCAL)))
+        n_mod = len(t.ModulatorState.values(self.scratch, t.INPUT, t.task(t.POLCAL)))
         shape = frame_shape(self.scratch)
         dark = dark_for(self.scratch, single_exposure_time(self.scratch, t.POLCAL), "the polcals")
         inverse_gain = reciprocal_gain(
@@ -108,8 +108,8 @@ class PolarimetricCalibration(Task):
         def frames():
             for path in self.scratch.find(t.INPUT, t.task(t.POLCAL)):
                 tags = self.scratch.tags_of(path)
-                k = int(t.value_of(tags, "CS_STEP_"))
-                m = int(t.value_of(tags, "MODSTATE_"))
+                k = t.CalibrationUnitState.of(tags)
+                m = t.ModulatorState.of(tags)
                 yield (
                     k,
                     m - 1,

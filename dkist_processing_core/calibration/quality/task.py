@@ -51,8 +51,8 @@ class AssembleQualityReport(Task):
         metrics = compute_quality_metrics(frames, expected_frame_count=len(frames))
         folder = self.scratch.path_for("report").parent
         for kind, path in write_quality_data(metrics, folder, stem=metrics.dataset_id).items():
-            self.scratch.add(path, [t.OUTPUT, t.QUALITY, kind.upper()])
+            self.scratch.add(path, [t.OUTPUT, t.QUALITY, t.Tag(kind.upper())])
         report = write_quality_report(metrics, folder / f"{metrics.dataset_id}_quality_report.pdf")
-        self.scratch.add(report, [t.OUTPUT, t.QUALITY, "QUALITY_REPORT"])
+        self.scratch.add(report, [t.OUTPUT, t.QUALITY, t.QUALITY_REPORT])
         for warning in metrics.warnings:
             self.logger.warning("quality: %s", warning)

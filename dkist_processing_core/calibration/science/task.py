@@ -40,7 +40,7 @@ def write_calibrated_to(scratch: Scratch, data: np.ndarray, header, tags: list[s
 def _modulated_frames(scratch, paths, shape, headers: list):
     """``(modulator state (0-based), raw frame)`` of a step, one at a time; headers collected."""
     for path in paths:
-        m = int(t.value_of(scratch.tags_of(path), "MODSTATE_"))
+        m = t.ModulatorState.of(scratch.tags_of(path))
         header, raw = read_raw_frame(path, shape)
         headers.append(header)
         yield m - 1, raw
@@ -102,7 +102,7 @@ class SpectropolarimetricScienceCalibration(Task):
         binned = read_array_product(scratch, t.task(t.DEMODULATION), needed_by=self.name)
         n_mod = binned.shape[-1]
         demodulation = demodulation_per_pixel(binned, shape)
-        steps = sorted(int(s) for s in scratch.values_of("STEP_", t.INPUT, t.task(t.OBSERVE)))
+        steps = t.SpatialStep.values(scratch, t.INPUT, t.task(t.OBSERVE))
         for step in self.progress(steps, description="scan steps"):
             paths = scratch.find(t.INPUT, t.task(t.OBSERVE), t.spatial_step(step))
             headers: list = []
@@ -217,15 +217,17 @@ class ImagerScienceCalibration(Task):
         frames = []
         for i, path in enumerate(scratch.find(t.INPUT, t.task(t.OBSERVE))):
             tags = scratch.tags_of(path)
-            wl = next(x for x in tags if x.startswith("WAVELENGTH_"))
-            exposure = next(x for x in tags if x.startswith("EXP_TIME_"))
+            wl = t.Wavelength.tag_in(tags)
+            exposure = t.ExposureTime.tag_in(tags)
             if wl not in gains:
                 gains[wl] = str(
                     array_product_path(scratch, t.task(t.GAIN), wl, needed_by=self.name)
                 )
             if exposure not in darks:
-                darks[exposure] = str(dark_path_for(scratch, float(exposure[9:]), str(path)))
-            keep = sorted(x for x in tags if x.startswith(("STEP_", "WAVELENGTH_", "REPEAT_")))
+                darks[exposure] = str(
+                    dark_path_for(scratch, t.ExposureTime.parse(exposure), str(path))
+                )
+            keep = t.of_kinds(tags, t.SpatialStep, t.Wavelength, t.Repeat)
             frames.append(
                 {"path": str(path), "name": f"frame{i:06d}", "exposure": exposure,
                  "wavelength": wl, "tags": keep}

@@ -51,9 +51,9 @@ def _products(scratch: Scratch) -> dict[str, Path]:
     """The quality data, report and movie the workflow made (empty if it made none)."""
     found: dict[str, Path] = {}
     for kind, tag in (
-        ("quality_data", "QUALITY_DATA"),
-        ("quality_report_data", "QUALITY_REPORT_DATA"),
-        ("quality_report", "QUALITY_REPORT"),
+        ("quality_data", t.QUALITY_DATA),
+        ("quality_report_data", t.QUALITY_REPORT_DATA),
+        ("quality_report", t.QUALITY_REPORT),
     ):
         paths = scratch.find(t.OUTPUT, t.QUALITY, tag)
         if len(paths) == 1:

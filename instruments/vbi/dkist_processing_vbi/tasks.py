@@ -58,9 +58,7 @@ class VbiParseInputData(ParseInputData):
         super().run()
         # A DKIST dataset is one instrument at one pass band: one VBI filter, observed by one
         # instrument program execution (dkist-inventory requires a single IP_ID per dataset).
-        wavelengths = sorted(
-            float(w) for w in self.scratch.values_of("WAVELENGTH_", t.INPUT, t.task(t.OBSERVE))
-        )
+        wavelengths = t.Wavelength.values(self.scratch, t.INPUT, t.task(t.OBSERVE))
         if len(wavelengths) > 1:
             raise InputFrameError(
                 f"the input dataset holds VBI observe frames of {len(wavelengths)} filters "
@@ -111,7 +109,7 @@ class VbiWriteL1Frames(WriteL1Frames):
             return self._mosaic_places
         centres: dict[int, tuple[float, float]] = {}
         half_tile = [0.0, 0.0]
-        for tile in sorted(int(s) for s in self.scratch.values_of("STEP_", t.CALIBRATED)):
+        for tile in t.SpatialStep.values(self.scratch, t.CALIBRATED):
             path = self.scratch.find(t.CALIBRATED, t.spatial_step(tile))[0]
             header = fits.getheader(path, 0)
             with warnings.catch_warnings():
@@ -151,21 +149,21 @@ class VbiWriteL1Frames(WriteL1Frames):
         return places
 
     def describe_frames(self, frames):
-        wavelengths = self.scratch.values_of("WAVELENGTH_", t.CALIBRATED)
+        wavelengths = t.Wavelength.values(self.scratch, t.CALIBRATED)
         if len(wavelengths) != 1:
             raise ValueError(
                 f"VBI L1 frames of one dataset must be of one filter; the calibrated frames "
-                f"are at {sorted(float(w) for w in wavelengths)} nm"
+                f"are at {wavelengths} nm"
             )
-        repeats = sorted(int(k) for k in self.scratch.values_of("REPEAT_", t.CALIBRATED))
+        repeats = t.Repeat.values(self.scratch, t.CALIBRATED)
         places = self.mosaic_places()
         out = []
         for _, _, data, tags in frames:
             image = data[0].astype(np.float64)
             ny, nx = image.shape
             central = image[ny // 4 : ny - ny // 4, nx // 4 : nx - nx // 4]
-            tile = int(t.value_of(tags, "STEP_"))
-            repeat = int(t.value_of(tags, "REPEAT_"))
+            tile = t.SpatialStep.of(tags)
+            repeat = t.Repeat.of(tags)
             axes = [
                 DatasetAxis(physical_type="SPATIAL", pixel_name="spatial x",
                             world_name="helioprojective longitude", unit="arcsec", length=nx),

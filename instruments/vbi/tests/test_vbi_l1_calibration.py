@@ -83,7 +83,7 @@ def test_l1_headers_valid_and_describe_the_mosaic(run):
         assert (header["MAXIS"], header["MAXIS1"], header["MAXIS2"]) == (2, 2, 2)
         assert header["LINEWAV"] == truth.wavelengths_nm[0]
         assert header["VBINMOSC"] == 1 and header["VBICRI"] > 0
-        tile = int(t.value_of(scratch.tags_of(path), "STEP_"))
+        tile = t.SpatialStep.of(scratch.tags_of(path))
         places.setdefault(tile, set()).add((header["MINDEX1"], header["MINDEX2"]))
     # Each tile has one grid place, the places are distinct, and they follow the pointing:
     # MINDEX1 counts columns (longitude, scene x), MINDEX2 rows (latitude, scene y).

@@ -106,15 +106,15 @@ class VispWriteL1Frames(WriteL1Frames):
     """
 
     def groups(self) -> list[list[Path]]:
-        steps = sorted(int(s) for s in self.scratch.values_of("STEP_", t.CALIBRATED))
+        steps = t.SpatialStep.values(self.scratch, t.CALIBRATED)
         return [
             [self.scratch.find_one(t.CALIBRATED, t.spatial_step(step), t.stokes(s)) for s in STOKES]
             for step in steps
         ]
 
     def describe_frames(self, frames):
-        n_steps = len(self.scratch.values_of("STEP_", t.CALIBRATED))
-        data = {t.value_of(tags, "STOKES_"): d for _, _, d, tags in frames}
+        n_steps = len(t.SpatialStep.values(self.scratch, t.CALIBRATED))
+        data = {t.Stokes.of(tags): d for _, _, d, tags in frames}
         intensity = data["I"][0].astype(np.float64)
         noise = max(estimate_noise(data[s][0] / intensity) for s in "QUV")
         sensitivity = noise * float(np.mean(intensity)) / float(np.max(intensity))
@@ -131,8 +131,8 @@ class VispWriteL1Frames(WriteL1Frames):
         ]  # fmt: skip
         out = []
         for _, header, _, tags in frames:
-            step = int(t.value_of(tags, "STEP_"))
-            stokes = t.value_of(tags, "STOKES_")
+            step = t.SpatialStep.of(tags)
+            stokes = t.Stokes.of(tags)
             out.append(
                 L1FrameDescription(
                     dataset_axes=axes,

@@ -11,6 +11,7 @@ import pytest
 from dkist_processing_visp import DEFAULT_PARAMETER_VALUES
 
 from dkist_processing_core.calibration import keywords as kw
+from dkist_processing_core.calibration import tags as t
 from dkist_processing_core.framework import LocalExecutor, Scratch, TaskFailed
 from dkist_processing_core.simulate import SimulatedObservation, simulate_visp
 from dkist_processing_core.simulate.faults import (
@@ -50,7 +51,7 @@ def fail(observation, tmp_path, *, input_dataset=None) -> TaskFailed:
 def stored(tmp_path) -> dict:
     """Every file in the scratch and its bytes."""
     with Scratch(tmp_path / "scratch") as scratch:
-        return {p: p.read_bytes() for p in scratch.find("INTERMEDIATE")}
+        return {p: p.read_bytes() for p in scratch.find(t.INTERMEDIATE)}
 
 
 def first(observation, kind, **filters):
