@@ -42,6 +42,17 @@ class DarkCalibration(Task):
     dark_rejection_sigma
         Per-pixel outlier rejection threshold in standard deviations, or ``null``
         for a plain mean.
+
+    Limitations
+    -----------
+    The master dark is a mean per exposure time: there is no interpolation
+    between exposure times, so every exposure time used by another frame needs darks
+    of its own, and no scaling for detector temperature or time of day. Bias drifts
+    during the observation and detector non-linearity are not modelled. The optional
+    rejection is a per-pixel sigma clip, which cannot tell an outlier from noise with
+    fewer than about five frames per exposure time. DKIST's own pipelines also take
+    darks per exposure time; for infrared cameras they additionally linearise the
+    ramps before averaging, which this task does not do.
     """
 
     reads = ((t.INPUT, t.task(t.DARK)),)

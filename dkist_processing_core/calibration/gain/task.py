@@ -47,6 +47,15 @@ class LampGainCalibration(Task):
     Parameters
     ----------
     None.
+
+    Limitations
+    -----------
+    The lamp is assumed to illuminate the detector evenly apart from the
+    detector's response: any structure of the lamp beam itself ends up in the gain.
+    There is no bad-pixel map; a dead pixel gives a gain near zero and is left to the
+    later steps. The lamp gain is one frame for the whole observation (no time
+    dependence). DKIST's spectrograph pipelines also mask the slit's hairlines and
+    handle each beam of a dual-beam polarimeter separately, which is not modelled.
     """
 
     reads = ((t.INPUT, t.task(t.LAMP_GAIN)), (t.INTERMEDIATE, t.task(t.DARK)))
@@ -105,6 +114,16 @@ class SolarGainCalibration(Task):
     Parameters
     ----------
     None.
+
+    Limitations
+    -----------
+    The characteristic spectrum is one median over all slit rows after
+    alignment, so the quiet-Sun spectrum is assumed to be the same along the slit:
+    solar rotation, limb darkening and any structure the telescope's motion did not
+    average away print into the gain. Spectral shifts come from the geometric
+    calibration; errors there appear here as residual line profiles. DKIST's ViSP
+    pipeline also removes the hairlines and treats the two polarimetric beams
+    separately.
     """
 
     reads = (
@@ -154,6 +173,12 @@ class ImagerGainCalibration(Task):
     Parameters
     ----------
     None.
+
+    Limitations
+    -----------
+    The gain frames must average the solar structure away (the telescope moves
+    during them); residual granulation or limb darkening remains in the gain. One gain
+    per filter for the whole observation; no time dependence and no bad-pixel map.
     """
 
     reads = ((t.INPUT, t.task(t.SOLAR_GAIN)), (t.INTERMEDIATE, t.task(t.DARK)))

@@ -41,6 +41,14 @@ class GeometricCalibration(Task):
     ----------
     geometric_max_shift_px
         The largest spectral shift, in pixels, searched for.
+
+    Limitations
+    -----------
+    Only a shift along the wavelength axis per slit row is measured (slit tilt
+    and spectral curvature); a rotation of the spectrum, a distortion along the slit
+    and a dispersion that changes along the row are not. The shift must lie within
+    ``geometric_max_shift_px`` of the reference row. DKIST's ViSP pipeline also fits
+    the beam angle and the offset between its two polarimetric beams.
     """
 
     reads = (

@@ -131,6 +131,16 @@ class WriteL1Frames(Task):
     ----------
     l1_quantize_level
         Quantisation levels :math:`q` per noise standard deviation of a tile.
+
+    Limitations
+    -----------
+    The compression is lossy by design: each stored value differs from the
+    calibrated one by at most half a quantisation step, :math:`\sigma/(2q)`, where
+    :math:`\sigma` is the noise estimated per tile. The estimate assumes white noise:
+    real structure on the scale of a pixel (e.g. diffraction-limited granulation)
+    raises it and so coarsens the step. Header keywords are translated from the raw
+    frame as the installed ``dkist-fits-specifications`` defines them, so a dataset
+    follows the specification version of the library that wrote it.
     """
 
     reads = ((t.CALIBRATED,),)

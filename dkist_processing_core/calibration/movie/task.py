@@ -32,6 +32,12 @@ class MakeBrowseMovie(Task):
     Parameters
     ----------
     None.
+
+    Limitations
+    -----------
+    A preview, not science: 8-bit grey levels with percentile limits clip the
+    brightest and darkest features, and H.264 compression blurs fine structure and
+    adds block artefacts. Use the L1 frames for any measurement.
     """
 
     reads = ((t.OUTPUT, t.L1),)

@@ -41,6 +41,14 @@ class AssembleQualityReport(Task):
     Parameters
     ----------
     None.
+
+    Limitations
+    -----------
+    The noise estimate from second differences assumes white noise on a
+    smooth signal; sharp solar structure (sunspot edges, limb) biases it high. The
+    Fried parameter is the one the raw headers carry (from the adaptive optics), not
+    measured from the data. The report describes the dataset as delivered; it does
+    not judge its scientific usefulness.
     """
 
     reads = ((t.OUTPUT, t.L1),)

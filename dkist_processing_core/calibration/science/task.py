@@ -80,6 +80,16 @@ class SpectropolarimetricScienceCalibration(Task):
     Parameters
     ----------
     None.
+
+    Limitations
+    -----------
+    One beam only: the dual-beam combination that cancels seeing-induced
+    crosstalk in DKIST's polarimeters is not modelled, so intensity-to-polarization
+    crosstalk from seeing during a modulation cycle remains. The modulation is
+    assumed constant within each polcal bin; the telescope's own polarization is
+    corrected only as far as the polarimetric calibration models it (see that task's
+    page). The cubic-spline resampling along wavelength correlates the noise of
+    neighbouring wavelength pixels slightly.
     """
 
     reads = (
@@ -199,6 +209,12 @@ class ImagerScienceCalibration(Task):
     Parameters
     ----------
     None. The run's configuration may set ``frame_chunk_size`` (frames per chunk).
+
+    Limitations
+    -----------
+    Dark and gain only: frames are not destretched, co-aligned or reconstructed
+    (speckle), so each frame keeps the seeing it was taken with. Saturated or dead
+    pixels are not flagged.
     """
 
     reads = (
