@@ -25,14 +25,21 @@ extensions = [
     "sphinx.ext.graphviz",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
-    "myst_parser",
+    "myst_nb",
     "mathml",
     "layers",
 ]
 html_math_renderer = "mathml"
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 exclude_patterns = ["_build", "_ext"]
 myst_enable_extensions = ["dollarmath", "colon_fence"]
+# Guides written as MyST notebooks are executed by every build: a cell that fails breaks it,
+# and the outputs and figures shown are the real ones.
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_execution_timeout = 900
+nb_merge_streams = True
 myst_heading_anchors = 3
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"

@@ -137,3 +137,29 @@ def test_task_pages_give_a_table_of_their_declared_parameters(built_site):
             assert declaration.name in html, (task.__name__, declaration.name)
             if declaration.unit:
                 assert declaration.unit in html, (task.__name__, declaration.unit)
+
+
+def test_names_in_the_guides_resolve():
+    """Import paths and workflow names shown in the guides are real (no placeholders)."""
+    import importlib
+
+    from dkist_processing_core.framework import resolve_workflow
+
+    problems = []
+    for page in sorted(DOCS.rglob("*.md")):
+        if "_build" in page.parts:
+            continue
+        text = page.read_text()
+        for module, name in re.findall(r"\"(dkist_processing_core[\w.]*):(\w+)\"", text):
+            try:
+                getattr(importlib.import_module(module), name)
+            except (ImportError, AttributeError) as e:
+                problems.append(f"{page.name}: {module}:{name}: {e}")
+        for reference in re.findall(r"workflow=\"(\w+:\w+)\"", text):
+            try:
+                resolve_workflow(reference)
+            except LookupError as e:
+                problems.append(f"{page.name}: workflow {reference}: {e}")
+        if re.search(r"<(module|readiness function|start ready runs function)>", text):
+            problems.append(f"{page.name}: a placeholder")
+    assert not problems, "\n".join(problems)
