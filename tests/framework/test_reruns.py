@@ -145,3 +145,15 @@ def test_the_journal_keeps_the_fingerprint_in_plain_json(first_run):
     assert clipped["parameters"] == {"max_clip": 3.0}
     assert clipped["code"].startswith("tests.framework.workflows_for_tests.ClippedMax@")
     assert len(clipped["inputs"]) == 5 and all(len(h) == 64 for h in clipped["inputs"].values())
+
+
+def test_a_task_that_reads_fewer_files_than_it_declares_is_still_reused(tmp_path):
+    """Inputs are what it looked up plus what matches its declared reads, on both sides."""
+    scratch, ledger = tmp_path / "scratch", tmp_path / "ledger"
+    spec = spec_for(scratch, ledger).model_copy(
+        update={"workflow": "tests.framework.workflows_for_tests:picky"}
+    )
+    LocalExecutor().run(spec)
+    ledger.unlink()
+    report = LocalExecutor().run(spec)
+    assert ran(ledger) == [] and report.ran == {}

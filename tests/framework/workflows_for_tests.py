@@ -142,6 +142,25 @@ def branches() -> Workflow:
     return wf
 
 
+class FirstFrameOnly(_Behaviour):
+    """Declares it reads every frame but looks up only the first (as a dark-per-exposure does)."""
+
+    reads = (("FRAME", "INPUT"),)
+    writes = (("FIRST",),)
+
+    def run(self) -> None:
+        self.behave()
+        first = self.scratch.find("FRAME", "INPUT", "INDEX_0")[0]
+        self.scratch.write_array(self.scratch.read_array(first), ["FIRST"], "first")
+
+
+def picky() -> Workflow:
+    wf = Workflow("picky", "1.0.0")
+    wf.add(MakeFrames)
+    wf.add(FirstFrameOnly, upstreams=[MakeFrames])
+    return wf
+
+
 class _WaitForPeer(Task):
     """Write a marker, then wait until the peer's marker exists (proves both ran at once)."""
 

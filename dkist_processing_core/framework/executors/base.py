@@ -173,7 +173,9 @@ def execute_task(
             node,
             scratch,
             journal,
-            inputs=_inputs_read(scratch, task_name, scratch.looked_up),
+            inputs=_inputs_read(
+                scratch, task_name, scratch.looked_up | _declared_inputs(node, scratch)
+            ),
             input_dataset_read=context.input_dataset_read,
         )
         journal.finish(task_name, SUCCEEDED, fingerprint=fingerprint.model_dump_json())
@@ -192,6 +194,14 @@ def _inputs_read(scratch: Scratch, task_name: str, looked_up: set[str]) -> set[s
     """
     own = {scratch._stored_path(p) for p in scratch.written_by(task_name)}
     return set(looked_up) - {p for p in own if not Path(p).is_absolute()}
+
+
+def _declared_inputs(node, scratch: Scratch) -> set[str]:
+    """The stored paths of every file matching what the task declares it reads (``reads``)."""
+    declared = set()
+    for query in node.task.reads:
+        declared.update(scratch._stored_path(p) for p in scratch.find(*query))
+    return declared
 
 
 def _fingerprint(
@@ -229,9 +239,7 @@ def _changes_since_success(
         return ["no record of what it was computed from (an older journal)"]
     before = Fingerprint.model_validate_json(recorded)
     # The files it read then, and any file that now matches what it declares it reads.
-    declared = set()
-    for query in node.task.reads:
-        declared.update(scratch._stored_path(p) for p in scratch.find(*query))
+    declared = _declared_inputs(node, scratch)
     now = _fingerprint(
         spec,
         workflow,
