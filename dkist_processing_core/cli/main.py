@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..framework import LocalExecutor, RunSpec, TaskFailed, instruments, resolve_workflow
-from ..framework.logs import configure_logging
 from . import datacenter
+from .terminal import set_up_terminal
 
 app = typer.Typer(
     name="dkist-processing",
@@ -33,7 +33,7 @@ console = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in 
 def main(
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
-    configure_logging(log_level.upper())
+    set_up_terminal(log_level.upper())
 
 
 @app.command()

@@ -9,20 +9,18 @@ LOGGER_NAME = "dkist_processing_core"
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
-def configure_logging(level: int | str = "INFO", *, rich: bool | None = None) -> None:
-    """Send the library's log records to stderr, with colour and alignment in a terminal."""
+def configure_logging(level: int | str = "INFO", *, handler: logging.Handler | None = None) -> None:
+    """Send the library's log records to ``handler`` (default: plain lines on stderr).
+
+    For programs that own their process (the command line); a library caller keeps its own
+    logging configuration and simply does not call this. The command line passes a handler
+    that draws in a terminal.
+    """
     root = logging.getLogger(LOGGER_NAME)
     root.setLevel(level)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    if rich is None:
-        rich = sys.stderr.isatty()
-    if rich:
-        from rich.logging import RichHandler
-
-        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=True)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    else:
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(handler)

@@ -1,14 +1,30 @@
-"""Progress over loops of frames: a live bar in a terminal, periodic log lines elsewhere."""
+"""Progress over loops of frames: periodic log lines, or a live display a program installs.
+
+By default a loop logs a line every few seconds and one at the end, so logs stay readable
+under an engine (Dask, Airflow, cron) and in a notebook. A program that owns a terminal (the
+command line) may install a live display with :func:`set_progress_display`; the framework
+itself draws nothing.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+ProgressDisplay = Callable[[Iterable[Any], str, int | None], Iterator[Any]]
+_display: ProgressDisplay | None = None
+
+
+def set_progress_display(display: ProgressDisplay | None) -> None:
+    """Install ``display(items, description, total)`` for loops run while stderr is a terminal
+    (``None`` removes it)."""
+    global _display
+    _display = display
 
 
 def report_progress(
@@ -21,15 +37,13 @@ def report_progress(
 ) -> Iterator[T]:
     """Yield ``items`` while showing how far the loop has come.
 
-    In a terminal this is a ``rich`` progress bar; under an engine (Dask, Airflow,
-    cron) it logs a line every few seconds and one at the end, so logs stay readable.
+    With a display installed and stderr a terminal, the display draws it; otherwise it
+    logs a line every few seconds and one at the end, so logs stay readable.
     """
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
-    if sys.stderr.isatty():
-        from rich.progress import track
-
-        yield from track(items, description=description, total=total, transient=True)
+    if _display is not None and sys.stderr.isatty():
+        yield from _display(items, description, total)
         return
     start = last_log = time.perf_counter()
     done = 0
