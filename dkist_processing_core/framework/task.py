@@ -21,7 +21,10 @@ workflow can be checked before anything runs:
 ``reads`` and ``writes`` are tuples of tag queries; each query is a tuple of
 tags meaning "files that carry all of these". ``writes`` declares the static tags
 of what the task writes; a written file may carry more, dynamic tags (an
-exposure time, a modulator state).
+exposure time, a modulator state). ``libraries`` names installed distributions
+the task's code uses beyond what its own package requires (for example
+``("dkist-inventory",)``), so that their versions are recorded with the run
+(:mod:`.libraries`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Task:
     reads: ClassVar[tuple[TagQuery, ...]] = ()
     writes: ClassVar[tuple[TagQuery, ...]] = ()
     parameters: ClassVar[tuple[str, ...]] = ()
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -65,6 +69,11 @@ class Task:
         ):
             raise TypeError(f"{cls.__name__}.parameters must be a tuple of parameter names")
         cls.parameters = tuple(cls.parameters)
+        if not isinstance(cls.libraries, tuple | list) or not all(
+            isinstance(p, str) for p in cls.libraries
+        ):
+            raise TypeError(f"{cls.__name__}.libraries must be a tuple of distribution names")
+        cls.libraries = tuple(cls.libraries)
 
     def __init__(self, context: RunContext, name: str | None = None):
         self.context = context

@@ -6,7 +6,7 @@ import time
 
 from ..logs import run_logger
 from ..spec import RunSpec
-from .base import RunReport, build_report, execute_task, load_workflow, raise_for_failure
+from .base import RunReport, build_report, execute_task, finish_run, load_workflow
 from .journal import FAILED, SUCCEEDED
 
 
@@ -35,4 +35,4 @@ class LocalExecutor:
             assert record.status == SUCCEEDED
         report = build_report(spec, workflow, records, start)
         logger.info("run %s in %.2f s", report.status, report.duration_s)
-        return raise_for_failure(report)
+        return finish_run(spec, report)
