@@ -64,9 +64,7 @@ def test_checksum_verification_rate(benchmark, big_frames):
 
 
 def test_browse_movie_frame_rate(benchmark, tmp_path_factory):
-    from dkist_processing_core.datacenter.products.catalog.example_dataset import (
-        write_simulated_l1_dataset,
-    )
+    from dkist_processing_core.simulate.l1_dataset import write_simulated_l1_dataset
 
     ds = write_simulated_l1_dataset(
         tmp_path_factory.mktemp("movie") / "frames",

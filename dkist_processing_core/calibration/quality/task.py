@@ -36,7 +36,9 @@ class AssembleQualityReport(Task):
 
     Outputs
     -------
-    The quality data (JSON) and the PDF quality report, tagged ``OUTPUT``, ``QUALITY``.
+    The quality data (JSON, tagged ``OUTPUT``, ``QUALITY``, ``QUALITY_DATA``), the report
+    metrics in ``dkist-quality``'s format (JSON, ``QUALITY_REPORT_DATA``) and the PDF
+    quality report (``QUALITY_REPORT``).
 
     Parameters
     ----------
@@ -44,7 +46,12 @@ class AssembleQualityReport(Task):
     """
 
     reads = ((t.OUTPUT, t.L1),)
-    writes = ((t.OUTPUT, t.QUALITY),)
+    writes = (
+        (t.OUTPUT, t.QUALITY, t.QUALITY_DATA),
+        (t.OUTPUT, t.QUALITY, t.QUALITY_REPORT_DATA),
+        (t.OUTPUT, t.QUALITY, t.QUALITY_REPORT),
+    )
+    libraries = ("dkist-quality",)
 
     def run(self) -> None:
         frames = self.scratch.find(t.OUTPUT, t.L1)
@@ -53,6 +60,6 @@ class AssembleQualityReport(Task):
         for kind, path in write_quality_data(metrics, folder, stem=metrics.dataset_id).items():
             self.scratch.add(path, [t.OUTPUT, t.QUALITY, kind.upper()])
         report = write_quality_report(metrics, folder / f"{metrics.dataset_id}_quality_report.pdf")
-        self.scratch.add(report, [t.OUTPUT, t.QUALITY, "QUALITY_REPORT"])
+        self.scratch.add(report, [t.OUTPUT, t.QUALITY, t.QUALITY_REPORT])
         for warning in metrics.warnings:
             self.logger.warning("quality: %s", warning)

@@ -1,9 +1,10 @@
 """Registering a processed dataset version in the store: provenance, inventories, lineage.
 
-The file-level work (checksum verification, reading the L1 headers, building
-the inventories) is done by the caller, the catalog; this module takes plain
-data and stores it all in one transaction (a savepoint inside the caller's
-session): on any error nothing of the version is left behind.
+The inventories are made by the workflow's tasks and the file-level work
+(checksum verification, the distribution package) is done by the catalog
+(:mod:`.catalog.collect`); this module takes their records as plain data and
+stores it all in one transaction (a savepoint inside the caller's session): on
+any error nothing of the version is left behind.
 
 - ``dataset_inventory``: ``dataset_id`` (optional: defaults to the dataset's
   existing id, else the observe OP run id), ``start_time``, ``end_time`` (ISO
@@ -11,12 +12,13 @@ session): on any error nothing of the version is left behind.
   ``proposal_id``, ``wavelength_min_nm``, ``wavelength_max_nm``,
   ``bounding_box_arcsec``, ``stokes_parameters``, ``frame_count`` (must equal
   the number of frames), ``dataset_size_bytes``, ``quality`` (summary) and
-  ``record`` (the full inventory record) -- the catalog's ``DatasetInventory``
-  as a dict.
+  ``record`` (the full inventory record) -- a
+  :class:`~dkist_processing_core.calibration.outputs.DatasetInventory` as a dict.
 - ``frames``: one dict per L1 frame: ``object_key`` and optionally
   ``date_beg``, ``stokes``, ``wavelength_nm``, ``size_bytes``, ``datasum``,
   ``header`` and ``provenance`` (header keywords: RRUNID, WKFLNAME, WKFLVERS
-  are checked against the run) -- the catalog's ``FrameRecord`` as a dict.
+  are checked against the run) -- a
+  :class:`~dkist_processing_core.calibration.outputs.FrameRecord` as a dict.
 - ``objects``: one dict per file: ``object_key`` (or ``path``), ``kind``
   (frame, asdf, quality, movie, preview, manifest, other), ``size_bytes`` (or
   ``size``) and ``sha256``. Every frame must be listed as an object of kind
