@@ -1,4 +1,4 @@
-"""Catalog throughput: FITS checksum verification and browse-movie encoding.
+"""Throughput of checksum verification (the catalog) and browse-movie encoding (a product task).
 
 Reported as ratios to yardsticks measured in the same run (``extra_info``):
 - checksum verification rate (GB/s) of compressed 4k float32 L1 frames vs.
