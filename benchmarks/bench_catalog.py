@@ -1,4 +1,4 @@
-"""Catalog throughput: FITS checksum verification and browse-movie encoding.
+"""Throughput of checksum verification (the catalog) and browse-movie encoding (a product task).
 
 Reported as ratios to yardsticks measured in the same run (``extra_info``):
 - checksum verification rate (GB/s) of compressed 4k float32 L1 frames vs.
@@ -64,9 +64,7 @@ def test_checksum_verification_rate(benchmark, big_frames):
 
 
 def test_browse_movie_frame_rate(benchmark, tmp_path_factory):
-    from dkist_processing_core.datacenter.products.catalog.example_dataset import (
-        write_simulated_l1_dataset,
-    )
+    from dkist_processing_core.simulate.l1_dataset import write_simulated_l1_dataset
 
     ds = write_simulated_l1_dataset(
         tmp_path_factory.mktemp("movie") / "frames",

@@ -55,6 +55,11 @@ def test_the_code_keeps_the_layer_contract():
         ("framework/task.py", "dkist_processing_core.datacenter.store", "framework knows nothing"),
         ("calibration/dark/task.py", "dkist_processing_core.datacenter", "calibration knows"),
         ("datacenter/operations/status.py", "rich.console", "only the command line"),
+        (
+            "datacenter/products/catalog/collect.py",
+            "dkist_processing_core.calibration.quality.metrics",
+            "the data center uses",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_the_contract(tmp_path, module, forbidden, contract):

@@ -53,7 +53,12 @@ class Tag(_Word):
     QUALITY_REPORT_DATA = "QUALITY_REPORT_DATA"
     QUALITY_REPORT = "QUALITY_REPORT"
     MOVIE = "MOVIE"
+    BROWSE_MOVIE = "BROWSE_MOVIE"
     PREVIEW = "PREVIEW"
+    ASDF = "ASDF"
+    INVENTORY = "INVENTORY"
+    DATASET_INVENTORY = "DATASET_INVENTORY"
+    FRAME_INVENTORY = "FRAME_INVENTORY"
     INPUT_SUMMARY = "INPUT_SUMMARY"
 
 
@@ -192,6 +197,16 @@ repeat = Repeat
 wavelength = Wavelength
 calibration_unit_state = CalibrationUnitState
 stokes = Stokes
+
+# Dataset products, each the tagged output of a task (see calibration.outputs):
+# OUTPUT + ASDF, OUTPUT + INVENTORY + DATASET_INVENTORY / FRAME_INVENTORY,
+# OUTPUT + QUALITY + QUALITY_DATA / QUALITY_REPORT_DATA / QUALITY_REPORT,
+# OUTPUT + MOVIE + BROWSE_MOVIE / PREVIEW.
+ASDF = Tag.ASDF
+INVENTORY = Tag.INVENTORY
+DATASET_INVENTORY = Tag.DATASET_INVENTORY
+FRAME_INVENTORY = Tag.FRAME_INVENTORY
+BROWSE_MOVIE = Tag.BROWSE_MOVIE
 
 
 def value_of(tags: Iterable[str], kind: ValueTag | str) -> str:

@@ -14,7 +14,7 @@
    a :class:`~.models.Reprocessing` row links the new run to the old run and
    to the version it would supersede, and groups a bulk reprocessing in a
    batch (:func:`reprocessing_status`).
-3. Registering the new run's output (:func:`~.ingest.register_dataset_version`)
+3. Registering the new run's output (:func:`~.products.register.register_dataset_version`)
    makes a new version that supersedes the old; the old one becomes
    ``superseded_pending_curation`` and both stay distributed and findable
    until a curator decides (:func:`curate`): keep both, or discard one.

@@ -5,7 +5,15 @@ It knows nothing of telescopes or databases.
 
 from .atomic import atomic_write
 from .context import ParameterError, ParameterValues, RunContext
-from .executors import LocalExecutor, RunReport, TaskFailed, TaskRecord, execute_task
+from .executors import (
+    LocalExecutor,
+    RunReport,
+    TaskFailed,
+    TaskRecord,
+    execute_task,
+    read_run_report,
+)
+from .libraries import code_versions
 from .parameters import Parameter, ParameterValueError
 from .registry import Instrument, WorkflowNotFound, instruments, resolve_workflow
 from .scratch import Scratch, ScratchError
@@ -33,7 +41,9 @@ __all__ = [
     "WorkflowNotFound",
     "WorkflowValidationError",
     "atomic_write",
+    "code_versions",
     "execute_task",
     "instruments",
+    "read_run_report",
     "resolve_workflow",
 ]

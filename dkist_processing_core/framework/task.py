@@ -21,7 +21,10 @@ workflow can be checked before anything runs:
 ``reads`` and ``writes`` are tuples of tag queries; each query is a tuple of
 tags meaning "files that carry all of these". ``writes`` declares the static tags
 of what the task writes; a written file may carry more, dynamic tags (an
-exposure time, a modulator state).
+exposure time, a modulator state). ``libraries`` names installed distributions
+the task's code uses beyond what its own package requires (for example
+``("dkist-inventory",)``), so that their versions are recorded with the run
+(:mod:`.libraries`).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class Task:
     # Configuration options that change the task's outputs (part of its fingerprint, so a
     # rerun with another value runs it again); options that only steer execution are not.
     output_options: ClassVar[tuple[str, ...]] = ()
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,6 +88,11 @@ class Task:
         ):
             raise TypeError(f"{cls.__name__}.output_options must be a tuple of option names")
         cls.output_options = tuple(cls.output_options)
+        if not isinstance(cls.libraries, tuple | list) or not all(
+            isinstance(p, str) for p in cls.libraries
+        ):
+            raise TypeError(f"{cls.__name__}.libraries must be a tuple of distribution names")
+        cls.libraries = tuple(cls.libraries)
 
     def __init__(self, context: RunContext, name: str | None = None):
         self.context = context

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from dkist_processing_core.datacenter.operations.scheduling import Scheduler
 from dkist_processing_core.datacenter.planning import readiness, recipes
-from dkist_processing_core.datacenter.products.ingest import register_dataset_version
+from dkist_processing_core.datacenter.products.register import register_dataset_version
 from dkist_processing_core.datacenter.store.models import RecipeInstance, RecipeRun
 from dkist_processing_core.framework.scratch import Scratch
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dkist_processing_core.datacenter.operations import resolutions, tickets
 from dkist_processing_core.datacenter.operations.scheduling import Scheduler
-from dkist_processing_core.datacenter.products.ingest import IngestError, register_dataset_version
+from dkist_processing_core.datacenter.products.register import IngestError, register_dataset_version
 from dkist_processing_core.datacenter.products.versions import (
     VersionError,
     canonical_json,
@@ -198,9 +198,9 @@ def test_nothing_partial_after_an_error_mid_registration(store, clock, tmp_path,
     # Refused by the database after the dataset, the version, its links and part of the
     # inventories were written: a last frame row breaks the (version, object key) key.
     # The savepoint takes all of it back although the caller's transaction commits.
-    from dkist_processing_core.datacenter.products import ingest
+    from dkist_processing_core.datacenter.products import register
 
-    original = ingest._insert_links_and_inventories
+    original = register._insert_links_and_inventories
 
     def then_fail(session, vid, *args):
         original(session, vid, *args)
@@ -216,9 +216,9 @@ def test_nothing_partial_after_an_error_mid_registration(store, clock, tmp_path,
             "code_versions": {},
             "manually_processed": False,
         }
-        session.execute(ingest.insert(FrameInventory), [row])
+        session.execute(register.insert(FrameInventory), [row])
 
-    monkeypatch.setattr(ingest, "_insert_links_and_inventories", then_fail)
+    monkeypatch.setattr(register, "_insert_links_and_inventories", then_fail)
     with store.session() as s, pytest.raises(IntegrityError):
         register_dataset_version(
             s,
@@ -229,7 +229,7 @@ def test_nothing_partial_after_an_error_mid_registration(store, clock, tmp_path,
             code_versions=CODE_VERSIONS,
         )
     assert _counts(store) == before
-    monkeypatch.setattr(ingest, "_insert_links_and_inventories", original)
+    monkeypatch.setattr(register, "_insert_links_and_inventories", original)
     assert register_run(store, clock, tmp_path / "scratch", run_id, "DS_obs_1").created
 
 

@@ -10,6 +10,7 @@ store nothing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,16 +23,20 @@ from astropy.io import fits
 from sqlalchemy import func, select
 
 from dkist_processing_core.calibration import tags as t
-from dkist_processing_core.datacenter.operations.scheduling import Scheduler
+from dkist_processing_core.datacenter.operations.scheduling import Scheduler, scratch_dir_for
 from dkist_processing_core.datacenter.planning import readiness, recipes
 from dkist_processing_core.datacenter.products.catalog.checksums import FrameIntegrityError
 from dkist_processing_core.datacenter.products.catalog.notify import Outbox, SQLiteOutboxStore
 from dkist_processing_core.datacenter.products.catalog.package import verify_package
-from dkist_processing_core.datacenter.products.publish import Published, publish_recipe_run
+from dkist_processing_core.datacenter.products.publish import (
+    Published,
+    PublishError,
+    publish_recipe_run,
+)
 from dkist_processing_core.datacenter.store import open_store
-from dkist_processing_core.datacenter.store.models import DatasetVersion
+from dkist_processing_core.datacenter.store.models import DatasetVersion, DatasetVersionCodeVersion
 from dkist_processing_core.demo.run import local_smtp_server
-from dkist_processing_core.framework import Scratch
+from dkist_processing_core.framework import Scratch, read_run_report
 from dkist_processing_core.simulate import (
     SimulatedObservation,
     simulate_vbi,
@@ -327,3 +332,41 @@ def test_published_frames_are_the_scratch_frames(publication):
     # the package is self-contained: the ASDF does not refer back to the scratch
     asdf_text = _asdf_of(p).read_bytes()
     assert str(p.root / "scratch").encode() not in asdf_text
+
+
+def test_publication_takes_the_code_versions_from_the_run_report(publication):
+    p = publication
+    report = read_run_report(scratch_dir_for(p.root / "scratch", p.recipe_run_id))
+    versions = report.code_versions
+    assert {"dkist-processing-core", f"dkist-processing-{p.instrument}", "dkist-inventory"} <= set(
+        versions
+    )
+    provenance = json.loads((p.first.package_path / "provenance.json").read_text())
+    assert provenance["code_versions"] == versions
+    with p.store.session() as s:
+        rows = s.scalars(
+            select(DatasetVersionCodeVersion).where(
+                DatasetVersionCodeVersion.version_id == p.first.version
+            )
+        ).all()
+    assert {r.package: r.version for r in rows} == versions
+
+
+def test_publishing_a_run_without_its_dataset_asdf_fails_naming_it(publication):
+    p = publication
+    scratch_dir = scratch_dir_for(p.root / "scratch", p.recipe_run_id)
+    archive = p.root / "another_archive"
+    with Scratch(scratch_dir) as scratch:
+        asdf = scratch.find_one(t.OUTPUT, t.ASDF)
+        scratch.untag(asdf, [t.ASDF])
+    try:
+        with pytest.raises(PublishError, match="the dataset ASDF") as refused:
+            publish_recipe_run(
+                p.store, p.recipe_run_id, scratch_root=p.root / "scratch", archive_root=archive
+            )
+    finally:
+        with Scratch(scratch_dir) as scratch:
+            scratch.tag(asdf, [t.ASDF])
+    message = str(refused.value)
+    assert "WriteDatasetAsdf" in message and "OUTPUT, ASDF" in message
+    assert not archive.exists()

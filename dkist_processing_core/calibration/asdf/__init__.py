@@ -1,1 +1,1 @@
-"""The dataset ASDF file (asdf + gwcs through dkist-inventory)."""
+"""The dataset ASDF file (asdf + gwcs through dkist-inventory): algorithm, spectral-axis fix, task."""

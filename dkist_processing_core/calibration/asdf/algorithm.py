@@ -29,6 +29,8 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from pydantic import BaseModel
 
+from dkist_processing_core.calibration.asdf.spectral import correct_gwcs
+from dkist_processing_core.calibration.inventory.algorithm import dataset_inventory, find_image_hdu
 from dkist_processing_core.framework.atomic import atomic_write
 
 __all__ = ["AsdfCheck", "DatasetAsdfError", "check_dataset_asdf", "write_dataset_asdf"]
@@ -70,12 +72,6 @@ def write_dataset_asdf(
     ``{"id", "name", "value"}`` parameter values used by the recipe run.
     """
     from dkist_inventory.asdf_generator import asdf_tree_from_filenames, make_asdf_file_object
-
-    from dkist_processing_core.calibration.asdf._spectral_fix import correct_gwcs
-    from dkist_processing_core.datacenter.products.catalog.inventory import (
-        dataset_inventory,
-        find_image_hdu,
-    )
 
     asdf_path = Path(asdf_path)
     frame_paths = [Path(p).resolve() for p in frame_paths]
@@ -160,8 +156,6 @@ def check_dataset_asdf(
     Raises :class:`DatasetAsdfError` on disagreement.
     """
     import dkist
-
-    from dkist_processing_core.datacenter.products.catalog.inventory import find_image_hdu
 
     asdf_path = Path(asdf_path)
     loaded = dkist.load_dataset(asdf_path)

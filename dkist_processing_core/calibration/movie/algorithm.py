@@ -31,8 +31,8 @@ import numpy as np
 from astropy.io import fits
 from pydantic import BaseModel
 
+from dkist_processing_core.calibration.inventory.algorithm import find_image_hdu
 from dkist_processing_core.calibration.quality.metrics import _measurement_index
-from dkist_processing_core.datacenter.products.catalog.inventory import find_image_hdu
 from dkist_processing_core.framework.atomic import atomic_write
 
 __all__ = ["BrowseMovie", "write_browse_movie"]

@@ -26,8 +26,8 @@ class MakeBrowseMovie(Task):
 
     Outputs
     -------
-    The movie (MP4, H.264) tagged ``OUTPUT``, ``MOVIE``, and the preview (PNG) tagged
-    ``OUTPUT``, ``MOVIE``, ``PREVIEW``.
+    The movie (MP4, H.264) tagged ``OUTPUT``, ``MOVIE``, ``BROWSE_MOVIE``, and the preview
+    (PNG) tagged ``OUTPUT``, ``MOVIE``, ``PREVIEW``.
 
     Parameters
     ----------
@@ -41,13 +41,14 @@ class MakeBrowseMovie(Task):
     """
 
     reads = ((t.OUTPUT, t.L1),)
-    writes = ((t.OUTPUT, t.MOVIE),)
+    writes = ((t.OUTPUT, t.MOVIE, t.BROWSE_MOVIE), (t.OUTPUT, t.MOVIE, t.PREVIEW))
+    libraries = ("imageio", "imageio-ffmpeg")
 
     def run(self) -> None:
         frames = self.scratch.find(t.OUTPUT, t.L1)
         movie_path = self.scratch.path_for("browse_movie.mp4")
         movie = write_browse_movie(frames, movie_path, self.scratch.path_for("preview.png"))
-        self.scratch.add(movie.movie_path, [t.OUTPUT, t.MOVIE])
+        self.scratch.add(movie.movie_path, [t.OUTPUT, t.MOVIE, t.BROWSE_MOVIE])
         self.scratch.add(movie.preview_path, [t.OUTPUT, t.MOVIE, t.PREVIEW])
         self.logger.info(
             "browse movie: %d frames, %dx%d", movie.frame_count, movie.width, movie.height

@@ -37,7 +37,7 @@ import numpy as np
 from astropy.io import fits
 from pydantic import BaseModel
 
-from dkist_processing_core.datacenter.products.catalog.inventory import find_image_hdu
+from dkist_processing_core.calibration.inventory.algorithm import find_image_hdu
 
 __all__ = [
     "FrameQuality",

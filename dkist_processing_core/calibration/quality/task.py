@@ -36,7 +36,9 @@ class AssembleQualityReport(Task):
 
     Outputs
     -------
-    The quality data (JSON) and the PDF quality report, tagged ``OUTPUT``, ``QUALITY``.
+    The quality data (JSON, tagged ``OUTPUT``, ``QUALITY``, ``QUALITY_DATA``), the report
+    metrics in ``dkist-quality``'s format (JSON, ``QUALITY_REPORT_DATA``) and the PDF
+    quality report (``QUALITY_REPORT``).
 
     Parameters
     ----------
@@ -52,7 +54,12 @@ class AssembleQualityReport(Task):
     """
 
     reads = ((t.OUTPUT, t.L1),)
-    writes = ((t.OUTPUT, t.QUALITY),)
+    writes = (
+        (t.OUTPUT, t.QUALITY, t.QUALITY_DATA),
+        (t.OUTPUT, t.QUALITY, t.QUALITY_REPORT_DATA),
+        (t.OUTPUT, t.QUALITY, t.QUALITY_REPORT),
+    )
+    libraries = ("dkist-quality",)
 
     def run(self) -> None:
         frames = self.scratch.find(t.OUTPUT, t.L1)

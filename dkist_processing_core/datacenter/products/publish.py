@@ -1,12 +1,19 @@
-"""After a recipe run succeeds: catalog its products, register the version, notify the PI.
+"""After a recipe run succeeds: package its products, register the version, notify the PI.
 
-This joins the three pieces of ingest: the file-level catalog work
-(:mod:`.catalog`: checksums, inventories, ASDF, package), the store
-(:mod:`~dkist_processing_core.datacenter.products.ingest`: the dataset version and its inventories, all or nothing) and the
-PI's notification (:mod:`.catalog.notify`: an outbox that never loses nor
-repeats a message). The version is derived once, from the provenance the store
-records for the run (:func:`.versions.provenance_document`), with the code
-versions the L1 frames themselves record.
+Publication moves what the run made; it computes nothing. It joins three pieces:
+
+1. the run's outputs in its scratch: the L1 frames and the dataset products,
+   found by their tags (:data:`dkist_processing_core.calibration.outputs.DATASET_PRODUCTS`);
+   a missing product fails publication with a :class:`PublishError` naming it;
+   the run report the executor wrote into the scratch gives the code versions
+   the run used (:func:`dkist_processing_core.framework.read_run_report`);
+2. the version, derived once from the provenance the store records for the run
+   (:func:`.versions.provenance_document`) with those code versions;
+3. the file-level catalog work (:func:`.catalog.collect.collect_dataset`:
+   checksums, the distribution package), the registration in the store
+   (:func:`.register.register_dataset_version`: the version and its inventories,
+   all or nothing) and the PI's notification (:mod:`.catalog.notify`: an outbox
+   that never loses nor repeats a message).
 """
 
 from __future__ import annotations
@@ -14,14 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from astropy.io import fits
-
-from dkist_processing_core.calibration import tags as t
-from dkist_processing_core.calibration.l1.header import read_provenance_history
+from dkist_processing_core.calibration.outputs import (
+    DATASET_PRODUCTS,
+    L1_FRAMES,
+    read_dataset_inventory,
+)
 from dkist_processing_core.datacenter.operations.scheduling import scratch_dir_for
-from dkist_processing_core.datacenter.products.catalog.ingest import ingest_dataset
+from dkist_processing_core.datacenter.products.catalog.collect import (
+    collect_dataset,
+    missing_products,
+)
 from dkist_processing_core.datacenter.products.catalog.notify import Outbox
-from dkist_processing_core.datacenter.products.ingest import register_dataset_version
+from dkist_processing_core.datacenter.products.register import register_dataset_version
 from dkist_processing_core.datacenter.products.versions import provenance_document, version_id
 from dkist_processing_core.datacenter.store import Store
 from dkist_processing_core.datacenter.store.models import (
@@ -30,7 +41,7 @@ from dkist_processing_core.datacenter.store.models import (
     RecipeInstance,
     RecipeRun,
 )
-from dkist_processing_core.framework import Scratch
+from dkist_processing_core.framework import RunReport, Scratch, read_run_report
 
 
 class PublishError(RuntimeError):
@@ -47,20 +58,28 @@ class Published:
     notification_key: str | None
 
 
-def _products(scratch: Scratch) -> dict[str, Path]:
-    """The quality data, report and movie the workflow made (empty if it made none)."""
-    found: dict[str, Path] = {}
-    for kind, tag in (
-        ("quality_data", t.QUALITY_DATA),
-        ("quality_report_data", t.QUALITY_REPORT_DATA),
-        ("quality_report", t.QUALITY_REPORT),
-    ):
-        paths = scratch.find(t.OUTPUT, t.QUALITY, tag)
-        if len(paths) == 1:
-            found[kind] = paths[0]
-    for path in scratch.find(t.OUTPUT, t.MOVIE):
-        found["preview" if path.suffix == ".png" else "movie"] = path
+def _products(scratch: Scratch) -> dict[str, Path | None]:
+    """Each dataset product the workflow made, by kind (None where not exactly one file)."""
+    found: dict[str, Path | None] = {}
+    for product in DATASET_PRODUCTS:
+        paths = scratch.find(*product.tags)
+        found[product.kind] = paths[0] if len(paths) == 1 else None
     return found
+
+
+def _run_report(recipe_run_id: int, scratch_dir: Path) -> RunReport:
+    try:
+        report = read_run_report(scratch_dir)
+    except (OSError, ValueError) as error:
+        raise PublishError(
+            f"recipe run {recipe_run_id}: cannot read the code versions it used: {error}"
+        ) from None
+    if not report.code_versions:
+        raise PublishError(
+            f"recipe run {recipe_run_id}: its run report in {scratch_dir} records no code "
+            "versions (expected the library versions the executor records)"
+        )
+    return report
 
 
 def publish_recipe_run(
@@ -85,24 +104,31 @@ def publish_recipe_run(
         proposal = session.get(Proposal, candidate.proposal_id)
     scratch_dir = scratch_dir_for(scratch_root, recipe_run_id)
     with Scratch(scratch_dir) as scratch:
-        frames = scratch.find(t.OUTPUT, t.L1)
+        frames = scratch.find(*L1_FRAMES)
         products = _products(scratch)
     if not frames:
         raise PublishError(f"recipe run {recipe_run_id} has no L1 frames in {scratch_dir}")
-    header = fits.getheader(frames[0], 1)
-    dataset_id = str(header["DSETID"])
-    code_versions = read_provenance_history(header)["library_versions"]
+    missing = missing_products(products)
+    if missing:
+        raise PublishError(
+            f"recipe run {recipe_run_id} lacks {len(missing)} dataset product(s) in "
+            f"{scratch_dir}: " + "; ".join(missing) + ". Its workflow must make them (one file "
+            "each); the data center makes no product."
+        )
+    report = _run_report(recipe_run_id, scratch_dir)
     with store.session() as session:
-        provenance = provenance_document(session, recipe_run_id, code_versions=code_versions)
+        provenance = provenance_document(session, recipe_run_id, code_versions=report.code_versions)
     version = version_id(provenance)
-    result = ingest_dataset(
+    # The dataset id (DSETID) the workflow's dataset inventory record names.
+    dataset_id = read_dataset_inventory(products["dataset_inventory"]).dataset_id
+    result = collect_dataset(
         frames,
+        products,
         archive_root,
         dataset_id=dataset_id,
         version=version,
         provenance=provenance,
         parameter_values=provenance["parameter_values"],
-        products=products,
     )
     with store.session() as session:
         registered = register_dataset_version(

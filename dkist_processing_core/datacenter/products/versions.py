@@ -27,7 +27,6 @@ Distribution: a version is distributed unless a curator discarded it
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import math
 from typing import Any
@@ -48,6 +47,7 @@ from dkist_processing_core.datacenter.store.models import (
     RecipeRun,
     WorkflowSpecification,
 )
+from dkist_processing_core.framework import code_versions as library_code_versions
 
 AVAILABLE = "available"
 SUPERSEDED_PENDING_CURATION = "superseded_pending_curation"
@@ -144,18 +144,12 @@ def check_provenance(provenance: dict[str, Any]) -> None:
 
 
 def workflow_code_versions(workflow) -> dict[str, str]:
-    """Versions of the installed distributions whose code a workflow's tasks come from.
+    """Versions of the installed libraries a workflow's code uses, as a run report records them.
 
-    Always includes ``dkist-processing-core``; a task defined in a module that
-    no installed distribution provides (a test or notebook) adds nothing.
+    The same answer an executor records in the run report
+    (:func:`dkist_processing_core.framework.code_versions`); used when a run left no report.
     """
-    versions = {"dkist-processing-core": importlib.metadata.version("dkist-processing-core")}
-    distributions = importlib.metadata.packages_distributions()
-    for node in workflow.nodes:
-        top = node.task.__module__.split(".")[0]
-        for distribution in distributions.get(top, ()):
-            versions[distribution] = importlib.metadata.version(distribution)
-    return dict(sorted(versions.items()))
+    return library_code_versions(workflow)
 
 
 def _run_plan(session: Session, recipe_run_id: int):
@@ -197,9 +191,9 @@ def provenance_document(
     """The canonical provenance of the dataset version a recipe run produced, from the store.
 
     ``code_versions`` (package -> version) default to those of the installed
-    code the workflow's tasks come from (:func:`workflow_code_versions`); a
-    caller that read them from the L1 headers (CALVERS and the HISTORY cards)
-    passes those. The task order is the workflow's (resolved at the run's
+    code the workflow uses (:func:`workflow_code_versions`); publication passes
+    those the run's report recorded when the run finished
+    (:func:`dkist_processing_core.framework.read_run_report`). The task order is the workflow's (resolved at the run's
     version); for a workflow that can no longer be resolved, the order the
     run's report recorded.
     """

@@ -44,9 +44,9 @@ from .base import (
     RunReport,
     build_report,
     execute_task,
+    finish_run,
     load_workflow,
     mark_upstream_failed,
-    raise_for_failure,
 )
 from .journal import FAILED, SUCCEEDED, RunJournal, TaskRecord
 
@@ -355,7 +355,7 @@ class AirflowExecutor:
                 }
             )
         logger.info("run %s in %.2f s", report.status, report.duration_s)
-        return raise_for_failure(report)
+        return finish_run(spec, report)
 
 
 def _states_by_name(workflow: Workflow, states: Mapping[str, Any]) -> dict[str, str]:

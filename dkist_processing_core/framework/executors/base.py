@@ -6,6 +6,11 @@ workflow, skips a task the journal says has completed, removes the partial
 outputs of an interrupted earlier attempt, builds the run context, runs the
 task and records the outcome. The arguments are a JSON run spec and a task
 name, so they cross process boundaries as plain text.
+
+When a run finishes, its :class:`RunReport` (every task's outcome and the
+versions of every library the workflow's code uses, :mod:`..libraries`) is
+written as JSON into the run's scratch (:func:`finish_run`, atomically), where
+whoever publishes the run reads it (:func:`read_run_report`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from ..atomic import atomic_write
 from ..context import RunContext
 from ..fingerprint import (
     Fingerprint,
@@ -26,6 +32,7 @@ from ..fingerprint import (
     plain,
     sha256_of_file,
 )
+from ..libraries import code_versions
 from ..logs import run_logger
 from ..parameters import ParameterValueError
 from ..registry import resolve_workflow
@@ -34,8 +41,18 @@ from ..spec import RunSpec
 from ..workflow import Workflow
 from .journal import FAILED, RUNNING, SUCCEEDED, UPSTREAM_FAILED, RunJournal, TaskRecord
 
+#: The file name of the run report in a run's scratch folder.
+RUN_REPORT_NAME = "run_report.json"
+
 
 class RunReport(BaseModel):
+    """What a run did: each task's outcome, and the versions of the code it ran.
+
+    ``code_versions`` maps each library (normalised distribution name) to its
+    installed version: the workflow's own packages, what they require, and the
+    libraries its tasks declare (:func:`~dkist_processing_core.framework.libraries.code_versions`).
+    """
+
     recipe_run_id: int
     workflow: str
     workflow_version: str
@@ -44,6 +61,7 @@ class RunReport(BaseModel):
     failed_task: str | None = None
     error: str | None = None
     duration_s: float = 0.0
+    code_versions: dict[str, str] = {}
 
     def task(self, name: str) -> TaskRecord:
         return next(t for t in self.tasks if t.name == name)
@@ -274,7 +292,42 @@ def build_report(spec: RunSpec, workflow: Workflow, records: dict[str, TaskRecor
         failed_task=failed.name if failed else None,
         error=failed.error if failed else None,
         duration_s=time.perf_counter() - start,
+        code_versions=code_versions(workflow),
     )
+
+
+def run_report_path(scratch_dir: Path | str) -> Path:
+    """Where the report of the run whose scratch is ``scratch_dir`` is written."""
+    return Path(scratch_dir) / RUN_REPORT_NAME
+
+
+def write_run_report(scratch_dir: Path | str, report: RunReport) -> Path:
+    """Write ``report`` as JSON into the run's scratch, atomically (a reader never sees half)."""
+    path = run_report_path(scratch_dir)
+    with atomic_write(path) as f:
+        f.write(report.model_dump_json(indent=1).encode())
+    return path
+
+
+def read_run_report(scratch_dir: Path | str) -> RunReport:
+    """The report a finished run wrote into its scratch; the error names the file."""
+    path = run_report_path(scratch_dir)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path}: no run report (an executor writes it when the run finishes)"
+        ) from None
+    try:
+        return RunReport.model_validate_json(text)
+    except ValueError as error:
+        raise ValueError(f"{path}: not a run report: {error}") from None
+
+
+def finish_run(spec: RunSpec, report: RunReport) -> RunReport:
+    """Write the run report into the run's scratch; raise :class:`TaskFailed` if it failed."""
+    write_run_report(spec.scratch_dir, report)
+    return raise_for_failure(report)
 
 
 def raise_for_failure(report: RunReport) -> RunReport:

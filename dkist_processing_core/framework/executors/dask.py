@@ -19,9 +19,9 @@ from .base import (
     RunReport,
     build_report,
     execute_task,
+    finish_run,
     load_workflow,
     mark_upstream_failed,
-    raise_for_failure,
 )
 from .journal import FAILED, UPSTREAM_FAILED, TaskRecord
 
@@ -85,4 +85,4 @@ class DaskExecutor:
         records = {name: TaskRecord.model_validate_json(f.result()) for name, f in futures.items()}
         report = build_report(spec, workflow, records, start)
         logger.info("run %s in %.2f s", report.status, report.duration_s)
-        return raise_for_failure(report)
+        return finish_run(spec, report)

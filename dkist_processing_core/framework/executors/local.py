@@ -11,8 +11,8 @@ from .base import (
     RunReport,
     build_report,
     execute_task,
+    finish_run,
     load_workflow,
-    raise_for_failure,
 )
 from .journal import FAILED, SUCCEEDED
 
@@ -46,4 +46,4 @@ class LocalExecutor:
             assert record.status == SUCCEEDED
         report = build_report(spec, workflow, records, start)
         logger.info("run %s in %.2f s", report.status, report.duration_s)
-        return raise_for_failure(report)
+        return finish_run(spec, report)

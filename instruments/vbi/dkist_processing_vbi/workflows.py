@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dkist_processing_core.calibration.dark.task import DarkCalibration
+from dkist_processing_core.calibration.dataset_products import add_dataset_product_tasks
 from dkist_processing_core.calibration.gain.task import ImagerGainCalibration
-from dkist_processing_core.calibration.movie.task import MakeBrowseMovie
-from dkist_processing_core.calibration.quality.task import AssembleQualityReport
 from dkist_processing_core.calibration.science.task import ImagerScienceCalibration
 from dkist_processing_core.framework import Workflow
 
@@ -20,15 +19,16 @@ def l1_calibration() -> Workflow:
         __version__,
         instrument="vbi",
         description="Raw VBI frames of one filter to Level 1 images of every mosaic tile: darks, "
-        "the filter's gain, science calibration, L1 writing, the quality report and the browse movie.",
+        "the filter's gain, science calibration, L1 writing, and the dataset products (quality "
+        "report, browse movie, dataset and frame inventories, dataset ASDF).",
     )
     wf.add(VbiParseInputData)
     wf.add(DarkCalibration, upstreams=[VbiParseInputData])
     wf.add(ImagerGainCalibration, upstreams=[DarkCalibration])
     wf.add(ImagerScienceCalibration, upstreams=[ImagerGainCalibration])
     wf.add(VbiWriteL1Frames, upstreams=[ImagerScienceCalibration])
-    wf.add(AssembleQualityReport, upstreams=[VbiWriteL1Frames])
-    wf.add(MakeBrowseMovie, upstreams=[VbiWriteL1Frames])
+    # The dataset products: quality report, browse movie, inventories, dataset ASDF.
+    add_dataset_product_tasks(wf, after=VbiWriteL1Frames)
     return wf
 
 

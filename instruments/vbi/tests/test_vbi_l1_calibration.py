@@ -9,6 +9,13 @@ from dkist_header_validator import spec214_validator
 from dkist_processing_vbi import DEFAULT_PARAMETER_VALUES
 
 from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.calibration.asdf.algorithm import check_dataset_asdf
+from dkist_processing_core.calibration.dataset_products import PRODUCT_TASKS
+from dkist_processing_core.calibration.outputs import (
+    DATASET_PRODUCTS,
+    L1_FRAMES,
+    read_dataset_inventory,
+)
 from dkist_processing_core.framework import LocalExecutor, Scratch, TaskFailed
 from dkist_processing_core.simulate import simulate_vbi, single_filter
 from dkist_processing_core.simulate.oracle import expected_vbi_tile
@@ -106,3 +113,21 @@ def test_an_input_dataset_of_several_filters_is_refused(tmp_path):
     for wavelength in observation.truth.wavelengths_nm:
         assert f"{wavelength:g} nm" in failed.value.error
     assert "one filter" in failed.value.error
+
+
+def test_the_dataset_products_are_tagged_outputs_of_the_workflow(run):
+    _, report, scratch = run
+    tasks = [x.name for x in report.tasks]
+    assert all(x.status == "succeeded" for x in report.tasks)
+    for task in PRODUCT_TASKS:
+        assert tasks.index(task.__name__) > tasks.index("VbiWriteL1Frames"), task.__name__
+    frames = scratch.find(*L1_FRAMES)
+    for product in DATASET_PRODUCTS:
+        (path,) = scratch.find(*product.tags)  # one file of each kind
+        assert path.stat().st_size > 0, product.kind
+    inventory = read_dataset_inventory(scratch.find_one(t.OUTPUT, t.INVENTORY, t.DATASET_INVENTORY))
+    assert inventory.instrument == "VBI" and inventory.frame_count == len(frames)
+    # A mosaic: the ASDF (a TiledDataset) lies beside the frames and agrees with them.
+    check = check_dataset_asdf(scratch.find_one(t.OUTPUT, t.ASDF))
+    assert check.frame_count == len(frames) and check.tile_count > 1
+    assert check.max_data_difference == 0.0

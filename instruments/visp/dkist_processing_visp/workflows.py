@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dkist_processing_core.calibration.dark.task import DarkCalibration
+from dkist_processing_core.calibration.dataset_products import add_dataset_product_tasks
 from dkist_processing_core.calibration.gain.task import LampGainCalibration, SolarGainCalibration
 from dkist_processing_core.calibration.geometric.task import GeometricCalibration
-from dkist_processing_core.calibration.movie.task import MakeBrowseMovie
 from dkist_processing_core.calibration.polcal.task import PolarimetricCalibration
-from dkist_processing_core.calibration.quality.task import AssembleQualityReport
 from dkist_processing_core.calibration.science.task import SpectropolarimetricScienceCalibration
 from dkist_processing_core.framework import Workflow
 
@@ -23,7 +22,8 @@ def l1_calibration() -> Workflow:
         instrument="visp",
         description="Raw ViSP frames to Level 1 Stokes I, Q, U, V spectra: darks, lamp and solar "
         "gains, geometric (spectral shift) calibration, polarimetric calibration, science "
-        "calibration and L1 writing.",
+        "calibration, L1 writing, and the dataset products (quality report, browse movie, dataset "
+        "and frame inventories, dataset ASDF).",
     )
     wf.add(VispParseInputData)
     wf.add(DarkCalibration, upstreams=[VispParseInputData])
@@ -33,8 +33,8 @@ def l1_calibration() -> Workflow:
     wf.add(PolarimetricCalibration, upstreams=[SolarGainCalibration])
     wf.add(SpectropolarimetricScienceCalibration, upstreams=[PolarimetricCalibration])
     wf.add(VispWriteL1Frames, upstreams=[SpectropolarimetricScienceCalibration])
-    wf.add(AssembleQualityReport, upstreams=[VispWriteL1Frames])
-    wf.add(MakeBrowseMovie, upstreams=[VispWriteL1Frames])
+    # The dataset products: quality report, browse movie, inventories, dataset ASDF.
+    add_dataset_product_tasks(wf, after=VispWriteL1Frames)
     return wf
 
 

@@ -12,7 +12,14 @@ from dkist_header_validator import spec214_validator
 from dkist_processing_visp import DEFAULT_PARAMETER_VALUES
 
 from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.calibration.asdf.algorithm import check_dataset_asdf
+from dkist_processing_core.calibration.dataset_products import PRODUCT_TASKS
 from dkist_processing_core.calibration.l1.header import read_provenance_history
+from dkist_processing_core.calibration.outputs import (
+    DATASET_PRODUCTS,
+    L1_FRAMES,
+    read_dataset_inventory,
+)
 from dkist_processing_core.calibration.polcal.algorithm import demodulation_per_pixel
 from dkist_processing_core.framework import LocalExecutor, Scratch
 from dkist_processing_core.framework.links import workflow_doc_url, workflow_source_url
@@ -68,6 +75,23 @@ def test_every_task_ran(run):
     assert {"VispWriteL1Frames", "AssembleQualityReport", "MakeBrowseMovie"} <= {
         x.name for x in report.tasks
     }
+
+
+def test_the_dataset_products_are_tagged_outputs_of_the_workflow(run):
+    _, _, report, scratch = run
+    tasks = [x.name for x in report.tasks]
+    for task in PRODUCT_TASKS:
+        assert tasks.index(task.__name__) > tasks.index("VispWriteL1Frames"), task.__name__
+    frames = scratch.find(*L1_FRAMES)
+    for product in DATASET_PRODUCTS:
+        (path,) = scratch.find(*product.tags)  # one file of each kind
+        assert path.stat().st_size > 0, product.kind
+    inventory = read_dataset_inventory(scratch.find_one(t.OUTPUT, t.INVENTORY, t.DATASET_INVENTORY))
+    assert inventory.instrument == "VISP" and inventory.frame_count == len(frames)
+    assert inventory.stokes_parameters == list(STOKES)
+    # The ASDF lies beside the frames it names and agrees with their WCS and data.
+    check = check_dataset_asdf(scratch.find_one(t.OUTPUT, t.ASDF))
+    assert check.frame_count == len(frames) and check.max_data_difference == 0.0
 
 
 def test_darks_within_half_a_percent(run):

@@ -2,17 +2,19 @@ import shutil
 
 import pytest
 
-from dkist_processing_core.datacenter.products.catalog.example_dataset import (
-    write_simulated_l1_dataset,
-)
+from tests.l1_products import make_products, simulated_l1_dataset
 
 
 @pytest.fixture(scope="session")
 def l1_dataset(tmp_path_factory):
     """A polarimetric ViSP-like L1 dataset: 2 maps x 2 raster steps x 4 Stokes = 16 frames."""
-    return write_simulated_l1_dataset(
-        tmp_path_factory.mktemp("l1") / "frames", detector_shape=(32, 64), noise_sigma=5.0
-    )
+    return simulated_l1_dataset(tmp_path_factory.mktemp("l1") / "frames")
+
+
+@pytest.fixture(scope="session")
+def l1_products(l1_dataset, tmp_path_factory):
+    """The dataset's frames in a run's scratch, with the products the product tasks made."""
+    return make_products(l1_dataset.frame_paths, tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture
@@ -21,12 +23,3 @@ def l1_copy(l1_dataset, tmp_path):
     folder = tmp_path / "frames"
     shutil.copytree(l1_dataset.folder, folder)
     return sorted(folder.glob("*.fits"))
-
-
-def pdf_page_count(data: bytes) -> int:
-    """Pages of a PDF, read with a real PDF parser."""
-    import io
-
-    from pypdf import PdfReader
-
-    return len(PdfReader(io.BytesIO(data)).pages)

@@ -1,16 +1,18 @@
-"""Catalog: what happens to a dataset after a successful recipe run.
+"""Catalog: the file-level work of publishing a dataset version the workflow made.
 
-Library functions over a folder of Level 1 FITS frames, taking paths and plain
-data and returning plain data (pydantic models, dataclasses, JSON-able dicts), so
-the data center can store their results:
+Library functions over a run's L1 frames and dataset products (found by their
+tags, :mod:`dkist_processing_core.calibration.outputs`), taking paths and plain
+data and returning plain data (pydantic models, dataclasses, JSON-able dicts),
+so the data center can store their results. It verifies, packages and
+distributes; it computes no product (the inventories, the dataset ASDF, the
+quality report and the browse movie are outputs of the workflow's tasks):
 
-* :mod:`.checksums` - verify every frame's FITS CHECKSUM/DATASUM; sha256 of objects;
-* :mod:`.inventory` - dataset inventory record, frame inventory, object inventory;
-* :mod:`.asdf` - the dataset ASDF file (dkist-inventory) and its check with ``dkist``;
-* :mod:`.quality` - quality metrics, their JSON and the PDF quality report;
-* :mod:`.movie` - the browse movie (MP4) and its still preview (PNG);
-* :mod:`.versions` - a dataset version derived from its provenance;
+* :mod:`.checksums` - verify every frame's FITS CHECKSUM/DATASUM; sha256 of files;
+* :mod:`.objects` - the object inventory: every stored file, its kind, size and sha256;
 * :mod:`.package` - the distribution folder of one dataset version and its manifest;
-* :mod:`.notify` - an email outbox telling the PI of the proposal about a new version;
-* :mod:`.ingest` - all of the above for one dataset, all or nothing.
+* :mod:`.collect` - frames and products of one dataset into its package, all or nothing;
+* :mod:`.notify` - an email outbox telling the PI of the proposal about a new version.
+
+Dataset versions (:mod:`..versions`) and the registration in the store
+(:mod:`..register`) live beside the catalog, in :mod:`dkist_processing_core.datacenter.products`.
 """

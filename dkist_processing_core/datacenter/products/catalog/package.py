@@ -4,9 +4,10 @@ Layout (one folder per dataset version; older versions stay beside it)::
 
     <root>/<dataset id>/<version>/
         *.fits                         the L1 frames
-        <INSTRUMENT>_L1_<start>_<dataset id>_metadata.asdf   the dataset ASDF
-        <other products>               quality report (PDF) and data (JSON),
-                                       browse movie (MP4), preview (PNG)
+        <products>                     the dataset ASDF, the dataset and frame
+                                       inventories (JSON), the quality report
+                                       (PDF) and data (JSON), the browse movie
+                                       (MP4) and its preview (PNG)
         parameter_values.json          the parameter values the recipe run used
         documentation.json             documentation and code links
         provenance.json                the provenance the version derives from
@@ -17,8 +18,9 @@ Layout (one folder per dataset version; older versions stay beside it)::
 The package is assembled in a hidden staging folder beside its final place and
 renamed into place in one step, so a reader sees either no package or a whole
 one; an existing version's package is never overwritten
-(:class:`PackageExistsError`). The ASDF is written inside the package, after the
-frames are copied, so that it refers to them by their names in the package.
+(:class:`PackageExistsError`). Every product is copied in as the workflow made
+it: the package makes none. The dataset ASDF refers to its frames by file name,
+so beside them in the package it reaches them there.
 
 A recipient checks a package with :func:`verify_package` (or ``sha256sum -c
 SHA256SUMS``).
@@ -119,18 +121,13 @@ def build_package(
     parameter_values: Sequence[Mapping[str, Any]] = (),
     documentation_links: Mapping[str, str] = {},
     provenance: Mapping[str, Any] | None = None,
-    asdf_inventory: Mapping[str, Any] | None = None,
-    write_asdf: bool = True,
 ) -> DistributionPackage:
     """Assemble the package of one dataset version under ``root`` (see module docstring).
 
-    ``products``: kind -> file to copy in (for example ``quality_report``,
-    ``quality_data``, ``movie``, ``preview``). ``asdf_inventory``: the dataset
-    inventory record to embed in the ASDF (dkist-inventory's key names).
+    ``products``: kind -> file to copy in (for example ``asdf``, ``quality_report``,
+    ``quality_data``, ``movie``, ``preview``, ``dataset_inventory``).
     Raises :class:`PackageExistsError` if this version is already packaged.
     """
-    from dkist_processing_core.calibration.asdf.algorithm import write_dataset_asdf
-
     final = package_path(root, dataset_id, version)
     if final.exists():
         raise PackageExistsError(
@@ -140,13 +137,11 @@ def build_package(
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".staging", dir=final.parent))
     try:
         kinds: dict[str, str] = {}
-        staged_frames = []
         for src in map(Path, frame_paths):
             dst = staging / src.name
             if dst.exists():
                 raise ValueError(f"{src}: two frames share the file name {src.name}")
             shutil.copyfile(src, dst)
-            staged_frames.append(dst)
             kinds[dst.name] = "frame"
         for kind, src in products.items():
             src = Path(src)
@@ -154,20 +149,6 @@ def build_package(
                 raise ValueError(f"{src}: file name {src.name} already used in the package")
             shutil.copyfile(src, staging / src.name)
             kinds[src.name] = kind
-        if write_asdf and staged_frames:
-            inventory = dict(asdf_inventory or {})
-            name = (
-                Path(inventory["asdfObjectKey"]).name
-                if "asdfObjectKey" in inventory
-                else f"{dataset_id}_metadata.asdf"
-            )
-            write_dataset_asdf(
-                staged_frames,
-                staging / name,
-                inventory=inventory or None,
-                parameter_values=parameter_values,
-            )
-            kinds[name] = "asdf"
         _write_json(staging / "parameter_values.json", list(parameter_values))
         kinds["parameter_values.json"] = "parameter_values"
         _write_json(staging / "documentation.json", dict(documentation_links))

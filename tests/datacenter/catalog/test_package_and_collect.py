@@ -4,7 +4,10 @@ import subprocess
 import pytest
 
 from dkist_processing_core.datacenter.products.catalog.checksums import FrameIntegrityError
-from dkist_processing_core.datacenter.products.catalog.ingest import ingest_dataset
+from dkist_processing_core.datacenter.products.catalog.collect import (
+    MissingProductError,
+    collect_dataset,
+)
 from dkist_processing_core.datacenter.products.catalog.package import (
     PackageExistsError,
     build_package,
@@ -26,10 +29,11 @@ BASE = {
 }
 
 
-def ingest(frames, root, provenance):
-    """Ingest with the version the data center derives from the provenance."""
-    return ingest_dataset(
+def ingest(frames, products, root, provenance):
+    """Collect with the version the data center derives from the provenance."""
+    return collect_dataset(
         frames,
+        products,
         root,
         dataset_id=provenance["dataset_id"],
         version=version_id(provenance),
@@ -38,9 +42,10 @@ def ingest(frames, root, provenance):
     )
 
 
-def test_ingest_builds_a_verifiable_package_once(l1_dataset, tmp_path):
+def test_ingest_builds_a_verifiable_package_once(l1_products, tmp_path):
     root = tmp_path / "archive"
-    result = ingest(l1_dataset.folder, root, BASE)
+    frames, products = l1_products.frames, l1_products.products
+    result = ingest(frames, products, root, BASE)
     assert result.created and result.version == version_id(BASE)
     kinds = {o.kind for o in result.object_inventory}
     assert {
@@ -67,12 +72,12 @@ def test_ingest_builds_a_verifiable_package_once(l1_dataset, tmp_path):
     assert params == BASE["parameter_values"]
     # Same provenance again: same version, nothing rebuilt.
     mtime = (result.package_path / "SHA256SUMS").stat().st_mtime_ns
-    again = ingest(l1_dataset.folder, root, BASE)
+    again = ingest(frames, products, root, BASE)
     assert not again.created and again.version == result.version
     assert (result.package_path / "SHA256SUMS").stat().st_mtime_ns == mtime
     # Changed provenance: a new version beside the old one, which is kept.
     newer = ingest(
-        l1_dataset.folder, root, dict(BASE, code_versions={"dkist-processing-core": "0.2"})
+        frames, products, root, dict(BASE, code_versions={"dkist-processing-core": "0.2"})
     )
     assert newer.created and newer.version != result.version
     assert sorted(p.name for p in (root / "SIMDS").iterdir()) == sorted(
@@ -87,7 +92,6 @@ def test_verify_package_finds_tampering(l1_dataset, tmp_path):
         dataset_id="SIMDS",
         version="v1",
         frame_paths=l1_dataset.frame_paths[:4],
-        write_asdf=False,
     )
     with pytest.raises(PackageExistsError):
         build_package(
@@ -104,22 +108,22 @@ def test_verify_package_finds_tampering(l1_dataset, tmp_path):
     assert check.unlisted == ["extra.txt"]
 
 
-def test_ingest_refuses_a_tampered_frame_and_stores_nothing(l1_copy, tmp_path):
+def test_ingest_refuses_a_tampered_frame_and_stores_nothing(l1_copy, l1_products, tmp_path):
     bad = l1_copy[7]
     data = bytearray(bad.read_bytes())
     data[-50] ^= 0x10
     bad.write_bytes(bytes(data))
     root = tmp_path / "archive"
     with pytest.raises(FrameIntegrityError) as e:
-        ingest(l1_copy[0].parent, root, BASE)
+        ingest(l1_copy[0].parent, l1_products.products, root, BASE)
     assert bad.name in str(e.value)
     assert not root.exists() or not any(root.rglob("*"))
 
 
-def test_frames_of_another_dataset_are_refused(l1_copy, tmp_path):
+def test_frames_of_another_dataset_are_refused(l1_copy, l1_products, tmp_path):
     root = tmp_path / "archive"
     with pytest.raises(ValueError, match="DSETID"):
-        ingest(l1_copy, root, dict(BASE, dataset_id="OTHER"))
+        ingest(l1_copy, l1_products.products, root, dict(BASE, dataset_id="OTHER"))
     assert not root.exists() or not [p for p in root.rglob("*") if p.is_file()]
 
 
@@ -134,3 +138,25 @@ def test_failure_midway_leaves_no_partial_package(l1_dataset, tmp_path):
             products={"movie": l1_dataset.frame_paths[0]},
         )
     assert list((tmp_path / "SIMDS").iterdir()) == []
+
+
+def test_a_missing_product_is_refused_naming_it_and_none_is_made(l1_products, tmp_path):
+    root = tmp_path / "archive"
+    products = {k: v for k, v in l1_products.products.items() if k != "asdf"}
+    with pytest.raises(MissingProductError, match="the dataset ASDF") as refused:
+        ingest(l1_products.frames, products, root, BASE)
+    assert "WriteDatasetAsdf" in str(refused.value) and "OUTPUT, ASDF" in str(refused.value)
+    assert not root.exists() or not [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_the_package_holds_the_products_as_the_workflow_made_them(l1_products, tmp_path):
+    result = ingest(l1_products.frames, l1_products.products, tmp_path / "archive", BASE)
+    for kind, made in l1_products.products.items():
+        (packaged,) = [o for o in result.object_inventory if o.kind == kind]
+        assert packaged.object_key == f"SIMDS/{result.version}/{made.name}"
+        assert (result.package_path / made.name).read_bytes() == made.read_bytes(), kind
+    # Frames are keyed by where they lie in the archive, as the object inventory keys them.
+    prefix = f"SIMDS/{result.version}/"
+    assert {f.object_key for f in result.frame_inventory} == {
+        prefix + p.name for p in l1_products.frames
+    }

@@ -1,6 +1,6 @@
-"""Dataset, frame and object inventories of a Level 1 dataset.
+"""The header-derived inventories of a Level 1 dataset: dataset inventory and frame inventory.
 
-* The **frame inventory** has one record per L1 frame: its object key, size,
+* The **frame inventory** has one record per L1 frame: its file name, size,
   FITS DATASUM, the SPEC-0214 provenance keys (recipe run, recipe, recipe
   instance, input dataset parts, workflow name and version, calibration code
   version, manual processing flag, dataset and product ids, documentation
@@ -11,57 +11,38 @@
   the dataset's gwcs at every edge pixel), instrument, proposal, experiment,
   sampling, AO and light-level distributions and the documentation URLs. We add
   the frame count and a quality summary.
-* The **object inventory** has one record per file of the dataset (frames, ASDF,
-  quality report and data, movie, preview, parameter values...) with its size
-  and sha256.
+
+The records are the typed products of :mod:`dkist_processing_core.calibration.outputs`;
+:class:`~dkist_processing_core.calibration.inventory.task.MakeDatasetInventory`
+writes them as JSON beside the frames for the data center to register.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from pydantic import BaseModel
 
-from dkist_processing_core.datacenter.products.catalog.checksums import sha256_file
+from dkist_processing_core.calibration.asdf.spectral import correct_spectral_reference
+from dkist_processing_core.calibration.outputs import (
+    PROVENANCE_KEYS,
+    DatasetInventory,
+    FrameRecord,
+)
 
 __all__ = [
-    "PROVENANCE_KEYS",
-    "DatasetInventory",
-    "FrameRecord",
-    "ObjectRecord",
     "dataset_inventory",
     "find_image_hdu",
+    "find_image_hdu_on_disk",
     "frame_inventory",
+    "header_to_json",
     "jsonable",
-    "object_inventory",
     "read_frame_header",
 ]
-
-#: SPEC-0214 keywords that say where a frame came from (dkist-fits-specifications).
-PROVENANCE_KEYS = (
-    "DSETID",
-    "PRODUCT",
-    "PROCTYPE",
-    "RRUNID",
-    "RECIPEID",
-    "RINSTID",
-    "IDSOBSID",
-    "IDSCALID",
-    "IDSPARID",
-    "WKFLNAME",
-    "WKFLVERS",
-    "CALVERS",
-    "HLSVERS",
-    "MANPROCD",
-    "INFO_URL",
-    "HEAD_URL",
-    "CAL_URL",
-)
 
 _SKIP_CARDS = {"COMMENT", "HISTORY", ""}
 
@@ -103,49 +84,6 @@ def read_frame_header(path: str | Path) -> tuple[int, fits.Header]:
 def header_to_json(header: fits.Header) -> dict[str, Any]:
     """A FITS header as a JSON-able dict (commentary cards dropped)."""
     return {k: jsonable(v) for k, v in header.items() if k not in _SKIP_CARDS}
-
-
-class FrameRecord(BaseModel):
-    """One L1 frame of the frame inventory."""
-
-    object_key: str
-    dataset_id: str
-    instrument: str
-    date_beg: str
-    stokes: str
-    size_bytes: int
-    datasum: str | None
-    provenance: dict[str, Any]
-    header: dict[str, Any]
-
-
-class DatasetInventory(BaseModel):
-    """The dataset inventory record (key fields plus dkist-inventory's full record)."""
-
-    dataset_id: str
-    product_id: str | None
-    instrument: str
-    proposal_id: str
-    experiment_id: str
-    start_time: str
-    end_time: str
-    wavelength_min_nm: float
-    wavelength_max_nm: float
-    bounding_box_arcsec: list[list[float]]
-    stokes_parameters: list[str]
-    frame_count: int
-    dataset_size_bytes: int
-    quality: dict[str, Any] | None = None
-    record: dict[str, Any]
-
-
-class ObjectRecord(BaseModel):
-    """One file of the dataset: where it is, what it is, its size and sha256."""
-
-    object_key: str
-    kind: str
-    size_bytes: int
-    sha256: str
 
 
 def _object_key(path: Path, root: Path | None) -> str:
@@ -216,8 +154,6 @@ def dataset_inventory(
     from dkist_inventory.inventory import extract_inventory
     from dkist_inventory.transforms import TransformBuilder
 
-    from dkist_processing_core.calibration.asdf._spectral_fix import correct_spectral_reference
-
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("dataset_inventory: no frames given (expected the L1 frames of a dataset)")
@@ -267,19 +203,3 @@ def dataset_inventory(
         quality=jsonable(dict(quality_summary)) if quality_summary else None,
         record=record,
     )
-
-
-def object_inventory(
-    objects: Iterable[tuple[str | Path, str]], *, root: str | Path | None = None
-) -> list[ObjectRecord]:
-    """One :class:`ObjectRecord` per ``(path, kind)``, with size and sha256."""
-    root = Path(root) if root else None
-    return [
-        ObjectRecord(
-            object_key=_object_key(Path(path), root),
-            kind=kind,
-            size_bytes=Path(path).stat().st_size,
-            sha256=sha256_file(path),
-        )
-        for path, kind in objects
-    ]

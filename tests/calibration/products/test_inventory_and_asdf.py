@@ -4,7 +4,7 @@ import pytest
 from astropy.io import fits
 
 from dkist_processing_core.calibration.asdf.algorithm import check_dataset_asdf, write_dataset_asdf
-from dkist_processing_core.datacenter.products.catalog.inventory import (
+from dkist_processing_core.calibration.inventory.algorithm import (
     dataset_inventory,
     frame_inventory,
 )
