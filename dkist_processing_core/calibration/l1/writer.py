@@ -100,6 +100,8 @@ _F2 = np.float32(2.0)  # float32 constants: cfitsio forms the differences in flo
 _F4 = np.float32(4.0)
 _F6 = np.float32(6.0)
 _FLT_MAX = np.float32(np.finfo(np.float32).max)
+_ZBLANK = np.int32(ZBLANK)
+_ZERO_VALUE = np.int32(ZERO_VALUE)
 _HIST_BINS = 1 << 16  # counts of the top 16 bits of a float32 (median selection)
 _SHIFT = np.uint32(16)
 #: Keys of the image header that describe the image HDU's structure; in the compressed table
@@ -161,13 +163,19 @@ def _kth_of(values, n, k, hist, cand):  # pragma: no cover - compiled
     while below + hist[b] <= k:
         below += hist[b]
         b += 1
-    bits = values.view(np.uint32)
+    bits = values[:n].view(np.uint32)
     key = np.uint32(b)
     m = 0
-    for i in range(n):
-        if (bits[i] >> _SHIFT) == key:
-            cand[m] = values[i]
-            m += 1
+    for i0 in range(0, n, 64):  # a vectorised count skips the blocks without any
+        block = bits[i0 : i0 + 64]
+        c = 0
+        for j in range(block.size):
+            c += np.int32((block[j] >> _SHIFT) == key)
+        if c > 0:
+            for j in range(block.size):
+                if (block[j] >> _SHIFT) == key:
+                    cand[m] = values[i0 + j]
+                    m += 1
     return np.sort(cand[:m])[k - below]
 
 
@@ -273,15 +281,23 @@ def _quantise_tile(x, n, scale, zero, method, randoms, iseed, out):  # pragma: n
     k = 0
     while k < n:
         seg = min(n - k, N_RANDOM - nextrand)
-        for j in range(seg):
-            v = x[k + j]
-            t = (float(v) - zero) / scale + float(randoms[nextrand + j]) - 0.5
-            q = np.int32(t + 0.5) if t >= 0.0 else np.int32(t - 0.5)
-            if v != v:
-                q = ZBLANK
-            elif method == SUBTRACTIVE_DITHER_2 and v == 0.0:
-                q = ZERO_VALUE
-            out[k + j] = q
+        xs = x[k : k + seg]
+        rs = randoms[nextrand : nextrand + seg]
+        qs = out[k : k + seg]
+        # NINT(t) = (int)(t + copysign(0.5, t)): branch-free, so the loop vectorises
+        if method == SUBTRACTIVE_DITHER_2:
+            for j in range(seg):
+                v = xs[j]
+                t = (np.float64(v) - zero) / scale + np.float64(rs[j]) - 0.5
+                q = np.int32(t + np.copysign(0.5, t))
+                q = _ZERO_VALUE if v == 0.0 else q
+                qs[j] = q if v == v else _ZBLANK
+        else:
+            for j in range(seg):
+                v = xs[j]
+                t = (np.float64(v) - zero) / scale + np.float64(rs[j]) - 0.5
+                q = np.int32(t + np.copysign(0.5, t))
+                qs[j] = q if v == v else _ZBLANK
         k += seg
         nextrand += seg
         if nextrand == N_RANDOM:
