@@ -28,7 +28,11 @@ from rich.console import Console
 from rich.table import Table
 
 from dkist_processing_core.datacenter.operations.scheduling import Scheduler
-from dkist_processing_core.datacenter.operations.status import processing_status
+from dkist_processing_core.datacenter.operations.status import (
+    STATUS_COLUMNS,
+    processing_status,
+    status_rows,
+)
 from dkist_processing_core.datacenter.planning import readiness, recipes
 from dkist_processing_core.datacenter.products.catalog.notify import Outbox, SQLiteOutboxStore
 from dkist_processing_core.datacenter.products.publish import publish_recipe_run
@@ -172,8 +176,13 @@ def run_demo(workdir: Path | str, *, seed: int = 1, console: Console | None = No
     return {"outcomes": outcomes, "published": published, "messages": messages}
 
 
-def processing_table(store):
-    from ..cli.datacenter import status_table
-
+def processing_table(store) -> Table:
+    """The status view as a table: one row per processing candidate."""
     with store.session() as s:
-        return status_table(processing_status(s))
+        rows = status_rows(processing_status(s))
+    table = Table(title="processing status")
+    for column in STATUS_COLUMNS:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    return table
