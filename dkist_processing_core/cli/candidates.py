@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from ..datacenter.planning import readiness
 from .common import CommandGroup, DatabaseUrl, Workdir, console, json_option, store
 
 app = CommandGroup(help="Processing candidates, transfer manifests and frame counts.")
@@ -27,6 +26,8 @@ def add_candidate(
     workdir: Path = Workdir,
 ) -> None:
     """Register a processing candidate."""
+    from ..datacenter.planning import readiness
+
     configuration = json_option(run_configuration, "--run-configuration")
     with store(database_url, workdir).session() as s:
         c = readiness.register_processing_candidate(
@@ -48,6 +49,8 @@ def manifest(
     op_run_id: str, expected_frames: int, database_url: str = DatabaseUrl, workdir: Path = Workdir
 ) -> None:
     """Record a transfer manifest: how many frames OP ``op_run_id`` sends."""
+    from ..datacenter.planning import readiness
+
     with store(database_url, workdir).session() as s:
         readiness.record_transfer_manifest(s, op_run_id, expected_frames)
     console.print(f"manifest {op_run_id}: {expected_frames} frames")
@@ -62,6 +65,8 @@ def frames(
     workdir: Path = Workdir,
 ) -> None:
     """Count ingested frames (each frame id once)."""
+    from ..datacenter.planning import readiness
+
     rows = readiness.read_frame_arrivals(arrivals)
     with store(database_url, workdir).session() as s:
         new = readiness.record_frames(s, rows)

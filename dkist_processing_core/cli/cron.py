@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from ..datacenter.operations import periodic
 from .common import DatabaseUrl, Workdir, console, table
 from .runs import OUTCOME_COLUMNS
 
@@ -17,6 +16,8 @@ def cron(
     workdir: Path = Workdir,
 ) -> None:
     """The periodic pass for a plain cron: readiness, then run and publish what is ready."""
+    from ..datacenter.operations import periodic
+
     done = periodic.periodic_pass(database_url=database_url, workdir=workdir, smtp=smtp)
     console.print(done["readiness"])
     table(

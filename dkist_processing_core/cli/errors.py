@@ -53,6 +53,13 @@ USAGE_ERROR = 2
 DEBUG_ENV = "DKIST_PROCESSING_DEBUG"
 DEBUG_KEY = "dkist_processing.debug"
 LIBRARY_PACKAGES = ("dkist_processing_core", "dkist_processing_")
+# Library errors that say the configuration is wrong (exit code 2), by name: the CLI does not
+# import a module only to recognise its exception (an exception raised was imported already).
+CONFIGURATION_ERRORS = (
+    "dkist_processing_core.datacenter.store.database.StoreConfigurationError",
+    "dkist_processing_core.datacenter.store.database.StoreMissing",
+    "dkist_processing_core.datacenter.operations.periodic.SmtpSettingError",
+)
 _SUBJECT = "_dkist_processing_subject"
 
 
@@ -81,16 +88,13 @@ def explain(error: BaseException) -> tuple[list[str], int] | None:
     import pydantic
     from sqlalchemy import exc as sql
 
-    from ..datacenter.operations.periodic import SmtpSettingError
-    from ..datacenter.store import StoreConfigurationError, StoreMissing
-
-    if isinstance(error, StoreMissing):
+    if name == "StoreMissing" and _from_library(type(error)):
         if error.url.startswith("sqlite"):
             hint = f"dkist-processing db upgrade --workdir {error.location}"
         else:
             hint = f"dkist-processing db upgrade --database-url {error.url}"
         return [f"{error}; create one with: {hint}"], USAGE_ERROR
-    if isinstance(error, StoreConfigurationError | SmtpSettingError):
+    if _qualified_names(type(error)) & set(CONFIGURATION_ERRORS):
         return _lines(str(error)), USAGE_ERROR
     if isinstance(error, pydantic.ValidationError):
         return _validation_lines(error, subject), FAILURE
@@ -202,6 +206,10 @@ def usage_error(error: typer.TyperException) -> None:
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def _qualified_names(cls: type) -> set[str]:
+    return {f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__}
+
+
 def _from_library(cls: type) -> bool:
     return any(c.__module__.startswith(LIBRARY_PACKAGES) for c in cls.__mro__)
 
@@ -235,11 +243,11 @@ def _validation_lines(error, subject: str | None) -> list[str]:
     return lines
 
 
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)(?!PASSWORD@)[^@\s]+@")
+_URL_PASSWORD = re.compile(r":(?!PASSWORD@)[^@\s/]+@")  # user:PASSWORD@host
 
 
 def _mask(text: str, secrets: tuple[str, ...] = ()) -> str:
-    text = _URL_PASSWORD.sub(r"\1***@", text)
+    text = _URL_PASSWORD.sub(":***@", text)
     for secret in secrets:
         text = text.replace(secret, "***")
     return text

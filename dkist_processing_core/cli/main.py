@@ -13,7 +13,6 @@ from enum import StrEnum
 
 import typer
 
-from ..framework.logs import configure_logging
 from . import (
     candidates,
     cron,
@@ -82,6 +81,8 @@ def main(
         help="Print the version and the instrument packages found, and exit.",
     ),
 ) -> None:
+    from ..framework.logs import configure_logging
+
     ctx.meta[DEBUG_KEY] = debug
     configure_logging(log_level.value)
 

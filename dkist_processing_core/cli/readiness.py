@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from ..datacenter.planning import readiness
 from .common import CommandGroup, DatabaseUrl, Workdir, console, store
 
 app = CommandGroup(help="The periodic readiness pass.")
@@ -22,6 +21,8 @@ def run_pass(
     workdir: Path = Workdir,
 ) -> None:
     """Run one readiness pass (from cron, or by hand)."""
+    from ..datacenter.planning import readiness
+
     report = readiness.run_readiness_pass(
         store(database_url, workdir), back_stop=timedelta(days=back_stop_days)
     )

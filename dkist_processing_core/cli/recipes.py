@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 
-from ..datacenter.planning import recipes
 from .common import CommandGroup, DatabaseUrl, Workdir, console, json_option, store, table
 
 app = CommandGroup(help="Instruments, workflows, parameters and recipes.")
@@ -18,6 +17,8 @@ app = CommandGroup(help="Instruments, workflows, parameters and recipes.")
 def add_instrument(
     name: str, description: str = "", database_url: str = DatabaseUrl, workdir: Path = Workdir
 ) -> None:
+    from ..datacenter.planning import recipes
+
     with store(database_url, workdir).session() as s:
         recipes.create_instrument(s, name, description)
     console.print(f"instrument {name} added")
@@ -33,6 +34,8 @@ def add_workflow(
     workdir: Path = Workdir,
 ) -> None:
     """Register a workflow name and version the library resolves."""
+    from ..datacenter.planning import recipes
+
     with store(database_url, workdir).session() as s:
         recipes.create_workflow_specification(s, instrument, name, version, import_path=import_path)
     console.print(f"workflow {instrument}:{name} {version} added")
@@ -47,6 +50,8 @@ def add_parameter(
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
+    from ..datacenter.planning import recipes
+
     with store(database_url, workdir).session() as s:
         recipes.create_parameter(s, instrument, name, value_type, description)
     console.print(f"parameter {name} ({value_type}) added")
@@ -63,6 +68,8 @@ def add_value(
     workdir: Path = Workdir,
 ) -> None:
     """Add a parameter value with the date range in which it is valid."""
+    from ..datacenter.planning import recipes
+
     parsed = json_option(value, f"value of parameter {parameter}")
     with store(database_url, workdir).session() as s:
         row = recipes.add_parameter_value(s, instrument, parameter, parsed, valid_from, valid_until)
@@ -78,6 +85,8 @@ def import_instrument(
     workdir: Path = Workdir,
 ) -> None:
     """Register an installed instrument package: workflows, parameters, a recipe per workflow."""
+    from ..datacenter.planning import recipes
+
     with store(database_url, workdir).session() as s:
         names = recipes.register_instrument_package(
             s, instrument, valid_from=valid_from, resource_pool=pool
@@ -89,6 +98,8 @@ def import_instrument(
 def retire_value(
     parameter_value_id: int, database_url: str = DatabaseUrl, workdir: Path = Workdir
 ) -> None:
+    from ..datacenter.planning import recipes
+
     with store(database_url, workdir).session() as s:
         recipes.retire_parameter_value(s, parameter_value_id)
     console.print(f"parameter value {parameter_value_id} retired")
@@ -99,6 +110,8 @@ def set_pool(
     name: str, slots: int, database_url: str = DatabaseUrl, workdir: Path = Workdir
 ) -> None:
     """Create or resize a resource pool."""
+    from ..datacenter.planning import recipes
+
     with store(database_url, workdir).session() as s:
         recipes.set_resource_pool(s, name, slots)
     console.print(f"resource pool {name}: {slots} slots")
@@ -118,6 +131,8 @@ def add_recipe(
     workdir: Path = Workdir,
 ) -> None:
     """Create a recipe."""
+    from ..datacenter.planning import recipes
+
     default_configuration = json_option(defaults, "--defaults")
     with store(database_url, workdir).session() as s:
         recipes.create_recipe(
@@ -145,6 +160,8 @@ def update(
     workdir: Path = Workdir,
 ) -> None:
     """Change a recipe (existing runs keep their configuration as run)."""
+    from ..datacenter.planning import recipes
+
     default_configuration = json_option(defaults, "--defaults")
     with store(database_url, workdir).session() as s:
         recipes.update_recipe(
@@ -160,6 +177,8 @@ def update(
 
 @app.command("retire")
 def retire(name: str, database_url: str = DatabaseUrl, workdir: Path = Workdir) -> None:
+    from ..datacenter.planning import recipes
+
     with store(database_url, workdir).session() as s:
         recipes.retire_recipe(s, name)
     console.print(f"recipe {name} retired")
@@ -170,6 +189,8 @@ def list_all(
     include_retired: bool = False, database_url: str = DatabaseUrl, workdir: Path = Workdir
 ) -> None:
     """Recipes, parameter values and resource pools."""
+    from ..datacenter.planning import recipes
+
     with store(database_url, workdir, read_only=True).session() as s:
         table(
             "recipes",

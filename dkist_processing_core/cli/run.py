@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from ..framework import LocalExecutor, RunSpec, TaskFailed
-from ..framework.executors.base import RunReport, load_workflow
 from .common import console
 from .errors import about
+
+if TYPE_CHECKING:
+    from ..framework.executors.base import RunReport
 
 
 class Executor(StrEnum):
@@ -27,6 +29,9 @@ def run_spec(
     dask_address: str = typer.Option(None, help="Dask scheduler address (with --executor dask)."),
 ) -> None:
     """Run one recipe run from its JSON run spec (resumes if it ran before)."""
+    from ..framework import LocalExecutor, RunSpec, TaskFailed
+    from ..framework.executors.base import load_workflow
+
     with about(f"run spec {spec_file}"):
         spec = RunSpec.from_json(spec_file.read_text())
         load_workflow(spec)  # an unknown workflow or a definition error, before anything runs

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from ..datacenter.planning import recipe_runs
 from .common import CommandGroup, DatabaseUrl, Workdir, console, store, table
 
 app = CommandGroup(help="Recipe runs and the scheduler.")
@@ -21,6 +20,8 @@ def list_runs(
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
+    from ..datacenter.planning import recipe_runs
+
     with store(database_url, workdir, read_only=True).session() as s:
         table(
             "recipe runs",
@@ -57,6 +58,8 @@ def boost(
     recipe_run_id: int, boost: int, database_url: str = DatabaseUrl, workdir: Path = Workdir
 ) -> None:
     """Set the operator's priority boost of a run."""
+    from ..datacenter.planning import recipe_runs
+
     with store(database_url, workdir).session() as s:
         recipe_runs.boost_priority(s, recipe_run_id, boost)
     console.print(f"recipe run {recipe_run_id}: boost {boost}")

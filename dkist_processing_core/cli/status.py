@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from ..datacenter.operations.status import STATUS_COLUMNS, processing_status, status_rows
 from .common import AsJson, DatabaseUrl, Workdir, print_json, store, table
 
 
@@ -18,6 +17,8 @@ def status(
     workdir: Path = Workdir,
 ) -> None:
     """Work on data that has arrived from the summit, per proposal and candidate."""
+    from ..datacenter.operations.status import STATUS_COLUMNS, processing_status, status_rows
+
     with store(database_url, workdir, read_only=True).session() as s:
         data = processing_status(s, proposal_id=proposal, limit=limit)
     if as_json:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from ..datacenter.operations import resolutions, tickets
 from .common import CommandGroup, DatabaseUrl, Workdir, console, json_option, store, table
 
 app = CommandGroup(help="Tickets for manual processing.")
@@ -18,6 +17,8 @@ def list_open_tickets(
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
+    from ..datacenter.operations import tickets
+
     with store(database_url, workdir, read_only=True).session() as s:
         table(
             "tickets",
@@ -58,6 +59,8 @@ def retry(
     workdir: Path = Workdir,
 ) -> None:
     """Resolve by a simple retry."""
+    from ..datacenter.operations import resolutions
+
     with store(database_url, workdir).session() as s:
         run = resolutions.resolve_by_retry(s, ticket_id, operator, note)
         console.print(f"ticket {ticket_id} resolved: retry is recipe run {run.id}")
@@ -75,6 +78,8 @@ def adjust(
     workdir: Path = Workdir,
 ) -> None:
     """Resolve by an adjusted plan (new input dataset and/or configuration) and a retry."""
+    from ..datacenter.operations import resolutions
+
     configuration = json_option(run_configuration, "--run-configuration")
     with store(database_url, workdir).session() as s:
         run = resolutions.resolve_by_adjusted_plan(
@@ -100,6 +105,8 @@ def manual(
     workdir: Path = Workdir,
 ) -> None:
     """Resolve by a manual execution; who, what, why and which files are recorded."""
+    from ..datacenter.operations import resolutions
+
     with store(database_url, workdir).session() as s:
         done = resolutions.resolve_by_manual_execution(
             s, ticket_id, operator, actions, reason, file

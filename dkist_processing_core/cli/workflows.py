@@ -7,7 +7,6 @@ from enum import StrEnum
 
 import typer
 
-from ..framework import instruments, resolve_workflow
 from .common import CommandGroup, console, table
 
 app = CommandGroup(help="Instruments' workflows: list, show and draw them.")
@@ -16,6 +15,8 @@ app = CommandGroup(help="Instruments' workflows: list, show and draw them.")
 @app.command("list")
 def list_workflows() -> None:
     """Every installed instrument and its workflows."""
+    from ..framework import instruments
+
     table(
         "workflows",
         ["instrument", "package version", "workflow", "version", "tasks"],
@@ -40,6 +41,8 @@ def show_workflow(
     format: Drawing = typer.Option(Drawing.text, "--format", help="text, dot, mermaid or json"),
 ) -> None:
     """Show a workflow's tasks in order, or draw its graph."""
+    from ..framework import resolve_workflow
+
     wf = resolve_workflow(reference).validate()
     if format is Drawing.dot:
         typer.echo(wf.to_dot(), nl=False)

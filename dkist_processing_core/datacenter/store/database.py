@@ -65,7 +65,7 @@ def masked(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
-        return re.sub(r"(://[^:/@\s]*:)(?!PASSWORD@)[^@\s]*@", r"\1***@", url)
+        return re.sub(r":(?!PASSWORD@)[^@\s/]*@", ":***@", url)
 
 
 def database_url(url: str | None = None, workdir: str | Path | None = None) -> str:
