@@ -12,7 +12,8 @@ file, value or name and what to do:
   ``dkist_processing_core`` or an instrument package ``dkist_processing_*``:
   ``RecipeError``, ``WorkflowNotFound``, ``WorkflowValidationError``,
   ``TaskFailed``, ``StoreMissing``, ...);
-- ``pydantic.ValidationError`` (one line per invalid field), ``json.JSONDecodeError``;
+- ``pydantic.ValidationError`` (one line per invalid field), ``json.JSONDecodeError``,
+  ``UnicodeDecodeError`` (a binary file where text was expected);
 - the store's driver errors (``sqlalchemy.exc.ArgumentError``, ``DBAPIError``:
   ``OperationalError``, ``DatabaseError``), with any password masked;
 - missing or unreadable files (``FileNotFoundError``, ``PermissionError``, ...).
@@ -106,6 +107,9 @@ def explain(error: BaseException) -> tuple[list[str], int] | None:
         return [
             f"{where}not JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ], FAILURE
+    if isinstance(error, UnicodeDecodeError):
+        where = f"{subject}: " if subject else ""
+        return [f"{where}not UTF-8 text ({error.reason} at byte {error.start})"], FAILURE
     if isinstance(error, sql.ArgumentError):
         return [
             f"database URL: {_first_line(str(error))}; expected sqlite:///PATH or "

@@ -104,6 +104,12 @@ def test_run_with_a_malformed_spec(tmp_path):
     assert_error(cli("run", str(path)), str(path), "not JSON")
 
 
+def test_run_with_a_binary_spec_file(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_bytes(b"\xb5\x00\xff" + os.urandom(64))
+    assert_error(cli("run", str(path)), str(path), "not UTF-8 text")
+
+
 def test_run_with_an_ill_typed_spec_names_each_field(tmp_path):
     path = spec_file(
         tmp_path,

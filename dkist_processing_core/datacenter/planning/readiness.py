@@ -229,6 +229,10 @@ def read_frame_arrivals(path: str | Path) -> list[FrameArrival]:
     path = Path(path)
     try:
         entries = json.loads(path.read_text())
+    except UnicodeDecodeError as error:
+        raise ReadinessError(
+            f"frame arrivals {path}: not UTF-8 text (byte {error.start}); expected a JSON list"
+        ) from None
     except json.JSONDecodeError as error:
         raise ReadinessError(
             f"frame arrivals {path}: not JSON ({error.msg} at line {error.lineno} "
