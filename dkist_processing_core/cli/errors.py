@@ -137,7 +137,8 @@ def fail(error: Exception, ctx: typer.Context | None = None) -> typer.Exit:
         text = "".join(traceback.format_exception(error))
         typer.echo(_mask(text, secrets), err=True, nl=False)
     if explained is None:
-        lines = [f"unexpected {type(error).__name__}: {_first_line(str(error))}"]
+        message = _first_line(str(error))
+        lines = [f"unexpected {type(error).__name__}" + (f": {message}" if message else "")]
         if debug:
             lines.append("the traceback is above")
         else:
