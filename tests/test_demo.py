@@ -9,7 +9,6 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from sqlalchemy import select
 
 from dkist_processing_core.datacenter.operations.scheduling import build_run_spec
@@ -21,7 +20,7 @@ from dkist_processing_core.datacenter.store.models import (
     Instrument,
     Ticket,
 )
-from dkist_processing_core.demo.run import PI, PROPOSAL, run_demo
+from dkist_processing_core.demo.run import PI, PROPOSAL, PlainNarrator, run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +40,7 @@ def demo(tmp_path_factory):
         mp.chdir(elsewhere)
         mp.setenv("TMPDIR", str(temporary))
         mp.setattr(tempfile, "tempdir", str(temporary))
-        result = run_demo(workdir, console=Console(file=io.StringIO(), width=160))
+        result = run_demo(workdir, narrator=PlainNarrator(io.StringIO()))
     yield workdir, result, _files(elsewhere) + _files(temporary)
 
 

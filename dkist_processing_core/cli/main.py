@@ -1,132 +1,119 @@
 """The `dkist-processing` command: a thin layer over library calls.
 
-Every command calls one library function that a notebook can call too.
+Every command calls one library function that a notebook can call too. The
+commands live in one module per noun (``recipes``, ``candidates``, ``runs``,
+``tickets``, ``datasets``, ``reprocess``, ``status``, ``cron``, ``workflows``,
+``run``, ``demo``, ...); every failure goes through the one error path of
+:mod:`.errors` (``error:`` lines; ``--debug`` for the traceback).
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from enum import StrEnum
-from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from ..framework import LocalExecutor, RunSpec, TaskFailed, instruments, resolve_workflow
-from . import datacenter
-from .terminal import set_up_terminal
+from . import (
+    candidates,
+    cron,
+    datasets,
+    db,
+    demo,
+    readiness,
+    recipes,
+    reprocess,
+    run,
+    runs,
+    status,
+    tickets,
+    workflows,
+)
+from .common import CommandGroup
+from .errors import DEBUG_ENV, DEBUG_KEY, MainGroup
 
-app = typer.Typer(
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+def versions() -> list[str]:
+    """``dkist-processing-core VERSION`` and one line per installed instrument package."""
+    from .. import __version__
+    from ..framework import instruments
+
+    lines = [f"dkist-processing-core {__version__}"]
+    for inst in sorted(instruments().values(), key=lambda i: i.name):
+        package = f" ({inst.package})" if inst.package else ""
+        lines.append(f"  instrument {inst.name} {inst.version}{package}")
+    return lines
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo("\n".join(versions()))
+        raise typer.Exit()
+
+
+app = CommandGroup(
     name="dkist-processing",
     help="Calibrate DKIST frames into Level 1 data and run the data center around it.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
+    cls=MainGroup,
 )
-workflows_app = typer.Typer(help="Instruments' workflows: list, show and draw them.")
-app.add_typer(workflows_app, name="workflows")
-console = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs too
 
 
 @app.callback()
 def main(
-    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    ctx: typer.Context,
+    log_level: LogLevel = typer.Option(
+        LogLevel.INFO, "--log-level", case_sensitive=False, help="DEBUG, INFO, WARNING or ERROR."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar=DEBUG_ENV, help="On failure, show the traceback too."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and the instrument packages found, and exit.",
+    ),
 ) -> None:
-    set_up_terminal(log_level.upper())
+    from .terminal import set_up_terminal
+
+    ctx.meta[DEBUG_KEY] = debug
+    set_up_terminal(log_level.value)
 
 
-@app.command()
-def demo(
-    workdir: Path = typer.Option(Path("demo-work"), "--workdir", help="Everything goes here."),
-    seed: int = typer.Option(1, help="Seed of the simulated observation."),
-) -> None:
-    """Run the end-to-end demo on the embedded defaults (SQLite, local executor, simulated data)."""
-    from ..demo import run_demo
-
-    run_demo(workdir, seed=seed, console=console)
-
-
-class Executor(StrEnum):
-    local = "local"
-    dask = "dask"
+DATACENTER_GROUPS = {
+    "db": db.app,
+    "recipes": recipes.app,
+    "candidates": candidates.app,
+    "readiness": readiness.app,
+    "runs": runs.app,
+    "tickets": tickets.app,
+    "datasets": datasets.app,
+    "reprocess": reprocess.app,
+}
 
 
-@app.command("run")
-def run_spec(
-    spec_file: Path = typer.Argument(..., exists=True, help="A run spec JSON document."),
-    executor: Executor = typer.Option(Executor.local, help="Where the tasks run."),
-    dask_address: str = typer.Option(None, help="Dask scheduler address (with --executor dask)."),
-) -> None:
-    """Run one recipe run from its JSON run spec (resumes if it ran before)."""
-    spec = RunSpec.from_json(spec_file.read_text())
-    if executor is Executor.dask:
-        from ..framework.executors.dask import DaskExecutor
+def register_datacenter(target: typer.Typer) -> None:
+    """Add the data-center command groups and the ``status`` and ``cron`` commands to ``target``."""
+    from .errors import Command
 
-        runner = DaskExecutor(address=dask_address)
-    else:
-        runner = LocalExecutor()
-    try:
-        report = runner.run(spec)
-    except TaskFailed as e:
-        console.print(f"[red]{e}[/red]")
-        raise typer.Exit(1) from None
-    _print_report(report)
+    for name, group in DATACENTER_GROUPS.items():
+        target.add_typer(group, name=name)
+    target.command("status", cls=Command)(status.status)
+    target.command("cron", cls=Command)(cron.cron)
 
 
-def _print_report(report) -> None:
-    table = Table(title=f"recipe run {report.recipe_run_id}: {report.workflow} {report.status}")
-    for col in ("task", "status", "attempts", "seconds", "error"):
-        table.add_column(col)
-    for t in report.tasks:
-        secs = "" if t.duration_s is None else f"{t.duration_s:.2f}"
-        status = f"{t.status} (earlier run)" if t.resumed else t.status
-        table.add_row(t.name, status, str(t.attempts), secs, t.error or "")
-    console.print(table)
+app.command("demo")(demo.demo)
+app.command("run")(run.run_spec)
+app.add_typer(workflows.app, name="workflows")
+register_datacenter(app)
 
 
-@workflows_app.command("list")
-def list_workflows() -> None:
-    """Every installed instrument and its workflows."""
-    table = Table(title="workflows")
-    for col in ("instrument", "package version", "workflow", "version", "tasks"):
-        table.add_column(col)
-    for inst in instruments().values():
-        for wf in inst.workflows:
-            table.add_row(inst.name, inst.version, wf.name, wf.version, str(len(wf.nodes)))
-    console.print(table)
-
-
-class Drawing(StrEnum):
-    text = "text"
-    dot = "dot"
-    mermaid = "mermaid"
-    json = "json"
-
-
-@workflows_app.command("show")
-def show_workflow(
-    reference: str = typer.Argument(..., help="<instrument>:<workflow> or module:attribute"),
-    format: Drawing = typer.Option(Drawing.text, "--format", help="text, dot, mermaid or json"),
-) -> None:
-    """Show a workflow's tasks in order, or draw its graph."""
-    wf = resolve_workflow(reference).validate()
-    if format is Drawing.dot:
-        typer.echo(wf.to_dot(), nl=False)
-    elif format is Drawing.mermaid:
-        typer.echo(wf.to_mermaid(), nl=False)
-    elif format is Drawing.json:
-        nodes = [
-            {"name": n.name, "task": n.task.__name__, "upstreams": n.upstreams} for n in wf.nodes
-        ]
-        typer.echo(json.dumps({"name": wf.name, "version": wf.version, "tasks": nodes}, indent=2))
-    else:
-        console.print(f"[bold]{wf.reference}[/bold] {wf.version}: {wf.description}")
-        for i, name in enumerate(wf.task_order, 1):
-            node = wf.node(name)
-            after = f" (after {', '.join(node.upstreams)})" if node.upstreams else ""
-            console.print(f"{i:3d}. {name}{after}: {node.task.summary()}")
-
-
-# The data-center command groups (thin wrappers too) live in their own module.
-datacenter.register(app)
+if __name__ == "__main__":
+    app()

@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
+from typing import TextIO
 
 from dkist_processing_core.datacenter.operations.scheduling import Scheduler
-from dkist_processing_core.datacenter.operations.status import processing_status
+from dkist_processing_core.datacenter.operations.status import (
+    STATUS_COLUMNS,
+    processing_status,
+    status_rows,
+)
 from dkist_processing_core.datacenter.planning import readiness, recipes
 from dkist_processing_core.datacenter.products.catalog.notify import Outbox, SQLiteOutboxStore
 from dkist_processing_core.datacenter.products.publish import publish_recipe_run
@@ -70,21 +74,44 @@ def local_smtp_server(folder: Path):
         controller.stop()
 
 
-def run_demo(workdir: Path | str, *, seed: int = 1, console: Console | None = None) -> dict:
-    console = console or Console()
+class PlainNarrator:
+    """Tells the demo's story as plain text on a stream (stdout by default).
+
+    The command line passes a narrator that draws rules and tables in a terminal; any
+    object with these three methods will do.
+    """
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
+
+    def section(self, title: str) -> None:
+        print(f"\n== {title} ==", file=self.stream)
+
+    def say(self, text: str) -> None:
+        print(text, file=self.stream)
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        widths = [max([len(c), *(len(str(r[i])) for r in rows)]) for i, c in enumerate(columns)]
+        print(title, file=self.stream)
+        for row in [columns, *rows]:
+            print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)), file=self.stream)
+
+
+def run_demo(workdir: Path | str, *, seed: int = 1, narrator=None) -> dict:
+    say = narrator or PlainNarrator()
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
 
-    console.rule("1. the summit: simulated observations with a known truth")
+    say.section("1. the summit: simulated observations with a known truth")
     observations = {
         "visp": simulate_visp(workdir / "summit" / "visp", seed=seed),
         # A VBI dataset is one filter: the demo observes one (430.5 nm) of the three.
         "vbi": simulate_vbi(workdir / "summit" / "vbi", seed=seed, **single_filter(1)),
     }
     for name, obs in observations.items():
-        console.print(f"{name}: {len(obs.frames)} raw frames in {len(obs.op_runs)} OP runs")
+        say.say(f"{name}: {len(obs.frames)} raw frames in {len(obs.op_runs)} OP runs")
 
-    console.rule("2. the data center: recipes, processing candidates, transfer manifests")
+    say.section("2. the data center: recipes, processing candidates, transfer manifests")
     store = open_store(workdir=workdir)
     with store.session() as s:
         for name in observations:
@@ -116,21 +143,21 @@ def run_demo(workdir: Path | str, *, seed: int = 1, console: Console | None = No
         with store.session() as s:
             return readiness.record_frames(s, arrivals)
 
-    console.rule("3. frames arrive; the readiness pass waits for all of them")
+    say.section("3. frames arrive; the readiness pass waits for all of them")
     for obs in observations.values():
         deliver(obs, obs.frames[:-5])  # the last five frames are late...
         deliver(obs, obs.frames[:3])  # ...and a few are delivered twice (counted once)
     first = readiness.run_readiness_pass(store)
-    console.print(f"first pass: {first.ready} ready, {first.recipe_runs_created} recipe runs")
+    say.say(f"first pass: {first.ready} ready, {first.recipe_runs_created} recipe runs")
     for obs in observations.values():
         deliver(obs, obs.frames[-5:])
     second = readiness.run_readiness_pass(store)
-    console.print(
+    say.say(
         f"after the late frames: {second.ready} ready, {second.recipe_runs_created} recipe runs"
     )
-    console.print(processing_table(store))
+    processing_table(store, say)
 
-    console.rule("4. the scheduler runs the recipe runs and publishes each dataset")
+    say.section("4. the scheduler runs the recipe runs and publishes each dataset")
     mail = workdir / "mail"
     with local_smtp_server(mail) as port:
         outbox = Outbox(
@@ -152,28 +179,27 @@ def run_demo(workdir: Path | str, *, seed: int = 1, console: Console | None = No
         scheduler = Scheduler(store, workdir / "scratch", after_success=publish)
         outcomes = scheduler.run_until_idle()
     for outcome in outcomes:
-        console.print(f"recipe run {outcome.recipe_run_id}: {outcome.status}" + (
+        say.say(f"recipe run {outcome.recipe_run_id}: {outcome.status}" + (
             f" ({outcome.failed_task}: {outcome.error})" if outcome.error else ""
         ))  # fmt: skip
 
-    console.rule("5. status, datasets and notifications")
-    console.print(processing_table(store))
-    datasets = Table(title="packaged dataset versions")
-    for column in ("dataset", "version", "package"):
-        datasets.add_column(column)
-    for p in published:
-        datasets.add_row(p.dataset_id, p.version, str(p.package_path))
-    console.print(datasets)
+    say.section("5. status, datasets and notifications")
+    processing_table(store, say)
+    say.table(
+        "packaged dataset versions",
+        ("dataset", "version", "package"),
+        [(p.dataset_id, p.version, str(p.package_path)) for p in published],
+    )
     messages = sorted(mail.glob("*.eml"))
     for path in messages:
         message = message_from_bytes(path.read_bytes())
-        console.print(f"mail to {message['To']}: {message['Subject']}")
-    console.print(f"everything is under {workdir}")
+        say.say(f"mail to {message['To']}: {message['Subject']}")
+    say.say(f"everything is under {workdir}")
     return {"outcomes": outcomes, "published": published, "messages": messages}
 
 
-def processing_table(store):
-    from ..cli.datacenter import status_table
-
+def processing_table(store, narrator) -> None:
+    """The status view as a table: one row per processing candidate."""
     with store.session() as s:
-        return status_table(processing_status(s))
+        rows = status_rows(processing_status(s))
+    narrator.table("processing status", STATUS_COLUMNS, rows)

@@ -5,7 +5,7 @@ import json
 import typer
 from typer.testing import CliRunner
 
-from dkist_processing_core.cli.datacenter import register
+from dkist_processing_core.cli.main import register_datacenter as register
 
 from .scenario import WORKFLOW_IMPORT_PATH
 

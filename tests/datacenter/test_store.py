@@ -1,10 +1,18 @@
 """The store opens on both backends, and the migrations make exactly the models' schema."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import create_engine, inspect
 
-from dkist_processing_core.datacenter.store import DATABASE_URL_ENV, database_url
+from dkist_processing_core.datacenter.store import (
+    DATABASE_URL_ENV,
+    StoreConfigurationError,
+    StoreMissing,
+    StoreUnavailable,
+    database_url,
+    open_store,
+)
 from dkist_processing_core.datacenter.store.models import Base
 
 
@@ -26,3 +34,37 @@ def test_database_url_order(tmp_path, monkeypatch):
     monkeypatch.setenv(DATABASE_URL_ENV, "postgresql://u@127.0.0.1:5/db")
     assert database_url(workdir=tmp_path) == "postgresql+psycopg://u@127.0.0.1:5/db"
     assert database_url("sqlite:///x.sqlite", workdir=tmp_path) == "sqlite:///x.sqlite"
+
+
+def test_a_reader_opens_an_existing_store_on_each_backend(database_url):
+    store = open_store(database_url, create=False)
+    try:
+        assert "alembic_version" in inspect(store.engine).get_table_names()
+    finally:
+        store.dispose()
+
+
+def test_a_reader_never_creates_a_store(tmp_path, postgres_server):
+    with pytest.raises(StoreMissing, match=f"no metadata store in {tmp_path / 'empty'}"):
+        open_store(workdir=tmp_path / "empty", create=False)
+    assert not (tmp_path / "empty").exists()
+    empty = postgres_server.create_database("empty_for_a_reader")
+    with pytest.raises(StoreMissing, match="the database has no tables"):
+        open_store(empty, create=False)
+    engine = create_engine(empty)
+    try:
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+
+
+def test_opening_errors_name_the_store_and_hide_the_password(tmp_path):
+    (tmp_path / "datacenter.sqlite").write_bytes(b"not a database, " * 512)
+    with pytest.raises(StoreUnavailable, match=r"datacenter\.sqlite cannot be opened"):
+        open_store(workdir=tmp_path)
+    with pytest.raises(StoreConfigurationError) as malformed:
+        open_store("postgresql://ops:hunter22@db.example.org:port/x")
+    assert "hunter22" not in str(malformed.value) and "ops:***@" in str(malformed.value)
+    with pytest.raises(StoreUnavailable) as unreachable:
+        open_store("postgresql://ops:hunter22@127.0.0.1:1/x")
+    assert "hunter22" not in str(unreachable.value) and "127.0.0.1" in str(unreachable.value)

@@ -31,12 +31,33 @@ def work_folder(workdir: str | Path | None = None) -> Path:
     return Path(workdir or os.environ.get(WORKDIR_ENV, "dkist-work")).resolve()
 
 
-def outbox_for(workdir: Path, smtp: str | None = None) -> Outbox | None:
+class SmtpSettingError(ValueError):
+    """An SMTP server setting that is not ``host:port``."""
+
+
+def smtp_server(smtp: str | None = None) -> tuple[str, int] | None:
+    """The SMTP server ``(host, port)`` from ``smtp`` or ``DKIST_PROCESSING_SMTP``; None if unset.
+
+    Raises :class:`SmtpSettingError` for a setting that is not ``host:port``.
+    """
+    source = "smtp server" if smtp else SMTP_ENV
     smtp = smtp or os.environ.get(SMTP_ENV)
     if not smtp:
         return None
-    host, _, port = smtp.rpartition(":")
-    return Outbox(SQLiteOutboxStore(workdir / "outbox"), smtp_host=host, smtp_port=int(port))
+    host, sep, port = smtp.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SmtpSettingError(
+            f"{source} {smtp!r}: expected HOST:PORT with a port number, e.g. localhost:25"
+        )
+    return host, int(port)
+
+
+def outbox_for(workdir: Path, smtp: str | None = None) -> Outbox | None:
+    server = smtp_server(smtp)
+    if server is None:
+        return None
+    host, port = server
+    return Outbox(SQLiteOutboxStore(workdir / "outbox"), smtp_host=host, smtp_port=port)
 
 
 def readiness_pass(*, database_url: str | None = None, workdir: str | Path | None = None) -> dict:
@@ -85,3 +106,20 @@ def start_ready_runs(
         }
         for o in outcomes
     ]
+
+
+def periodic_pass(
+    *,
+    database_url: str | None = None,
+    workdir: str | Path | None = None,
+    smtp: str | None = None,
+) -> dict[str, Any]:
+    """What ``dkist-processing cron`` runs: check the settings, readiness, then start ready runs.
+
+    The SMTP setting is checked before anything runs. Returns ``readiness``
+    (what :func:`readiness_pass` returns) and ``outcomes`` (:func:`start_ready_runs`).
+    """
+    smtp_server(smtp)
+    readiness = readiness_pass(database_url=database_url, workdir=workdir)
+    outcomes = start_ready_runs(database_url=database_url, workdir=workdir, smtp=smtp)
+    return {"readiness": readiness, "outcomes": outcomes}

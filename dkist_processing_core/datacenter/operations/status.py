@@ -3,7 +3,9 @@
 Per proposal and per processing candidate: frames received of expected,
 readiness (and whether by the back stop), recipe runs and their statuses, and
 open tickets. :func:`processing_status` returns plain data (lists and dicts of
-strings and numbers) for any front end; the CLI renders it as a table. A fixed
+strings and numbers) for any front end; :func:`status_rows` flattens it to one
+row of text per candidate (:data:`STATUS_COLUMNS`), which the CLI and the demo
+draw as a table. A fixed
 handful of GROUP BY queries, whatever the number of candidates.
 """
 
@@ -187,3 +189,51 @@ def _implicit_status(ready_at, runs: list[dict[str, Any]]) -> str:
         (r for r in runs if r["recipe_instance_id"] == newest_instance), key=lambda r: r["attempt"]
     )
     return latest["status"]
+
+
+STATUS_COLUMNS = (
+    "proposal",
+    "PI",
+    "observe OP",
+    "frames",
+    "ready",
+    "status",
+    "runs",
+    "open tickets",
+)
+
+
+def status_rows(data: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """The status view (:func:`processing_status`) as text rows, one per processing candidate.
+
+    Columns as :data:`STATUS_COLUMNS`: frames as ``received/expected`` (``?``
+    while a manifest is missing), ready as ``yes``, ``back stop`` or ``no``, runs
+    as ``id:status`` (with ``[reprocessing VERSION]`` for a reprocessing run).
+    """
+    rows = []
+    for p in data:
+        for c in p["candidates"]:
+            expected = c["frames_expected"] if c["frames_expected"] is not None else "?"
+            ready = ("back stop" if c["ready_by_back_stop"] else "yes") if c["ready"] else "no"
+            runs = " ".join(
+                f"{r['recipe_run_id']}:{r['status']}"
+                + (
+                    f"[reprocessing {r['reprocessing_of_version']}]"
+                    if r.get("reprocessing_of_version")
+                    else ""
+                )
+                for r in c["runs"]
+            )
+            rows.append(
+                (
+                    p["proposal_id"],
+                    p["principal_investigator"],
+                    c["observe_op_run_id"],
+                    f"{c['frames_received']}/{expected}",
+                    ready,
+                    c["status"],
+                    runs,
+                    " ".join(map(str, c["open_tickets"])),
+                )
+            )
+    return rows

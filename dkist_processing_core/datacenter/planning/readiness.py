@@ -23,11 +23,13 @@ impossible rather than unlikely.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
@@ -215,6 +217,63 @@ def record_frames(
         list(rows.values()),
     )
     return len(result.all())
+
+
+def read_frame_arrivals(path: str | Path) -> list[FrameArrival]:
+    """The frame arrivals in a JSON file: a list of ``{frame_id, op_run_id, frame_kind}`` objects.
+
+    ``path`` and ``received_at`` (ISO 8601) are optional. A file that is not
+    JSON, or an entry that is not such an object, raises :class:`ReadinessError`
+    naming the file, the entry (counting from 1) and the field.
+    """
+    path = Path(path)
+    try:
+        entries = json.loads(path.read_text())
+    except UnicodeDecodeError as error:
+        raise ReadinessError(
+            f"frame arrivals {path}: not UTF-8 text (byte {error.start}); expected a JSON list"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise ReadinessError(
+            f"frame arrivals {path}: not JSON ({error.msg} at line {error.lineno} "
+            f"column {error.colno}); expected a list of {{frame_id, op_run_id, frame_kind}}"
+        ) from None
+    if not isinstance(entries, list):
+        raise ReadinessError(
+            f"frame arrivals {path}: expected a JSON list of {{frame_id, op_run_id, frame_kind}}"
+            f" objects, found a {type(entries).__name__}"
+        )
+    known = {f.name for f in fields(FrameArrival)}
+    required = [f.name for f in fields(FrameArrival) if f.default is MISSING]
+    arrivals = []
+    for number, entry in enumerate(entries, 1):
+        where = f"frame arrivals {path}: entry {number} of {len(entries)}"
+        if not isinstance(entry, dict):
+            raise ReadinessError(f"{where}: expected an object, found {entry!r}")
+        missing = [name for name in required if name not in entry]
+        if missing:
+            raise ReadinessError(f"{where}: missing field {', '.join(map(repr, missing))}")
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise ReadinessError(
+                f"{where}: unknown field {', '.join(map(repr, unknown))}; "
+                f"expected {', '.join(f.name for f in fields(FrameArrival))}"
+            )
+        for name in required:
+            if not isinstance(entry[name], str) or not entry[name]:
+                raise ReadinessError(
+                    f"{where}: field {name!r} is {entry[name]!r}; expected a non-empty text"
+                )
+        received_at = entry.get("received_at")
+        if received_at is not None:
+            try:
+                received_at = datetime.fromisoformat(received_at)
+            except (TypeError, ValueError):
+                raise ReadinessError(
+                    f"{where}: field 'received_at' is {received_at!r}; expected an ISO 8601 time"
+                ) from None
+        arrivals.append(FrameArrival(**{**entry, "received_at": received_at}))
+    return arrivals
 
 
 def candidate_frame_statistics(unready_only: bool = True):

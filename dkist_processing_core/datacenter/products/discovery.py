@@ -389,3 +389,15 @@ def show_dataset(session: Session, dataset_id: str) -> dict[str, Any]:
         "dataset_id": dataset_id,
         "versions": find_versions(session, dataset_id=dataset_id, include_discarded=True),
     }
+
+
+def show_dataset_or_version(session: Session, name: str) -> dict[str, Any]:
+    """:func:`show_dataset` when ``name`` is a dataset id, else :func:`show_version`."""
+    try:
+        return show_dataset(session, name)
+    except DiscoveryError:
+        pass
+    try:
+        return show_version(session, name)
+    except DiscoveryError as error:
+        raise DiscoveryError(f"{name!r} is no dataset id; as a version: {error}") from None

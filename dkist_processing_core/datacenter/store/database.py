@@ -5,6 +5,13 @@ variable ``DKIST_PROCESSING_DATABASE_URL``, or a SQLite file
 ``<workdir>/datacenter.sqlite``. Tables are made by the Alembic migrations
 (:func:`upgrade`), never by ``metadata.create_all``.
 
+Opening fails with a :class:`StoreError` that names the store (its URL with the
+password masked, or its file) and what to do: :class:`StoreConfigurationError`
+for a URL that cannot be used, :class:`StoreMissing` when a caller that only
+reads (``open_store(..., create=False)``) points where no store exists, and
+:class:`StoreUnavailable` for a server that cannot be reached or a file that is
+not a database.
+
 SQLite runs in WAL mode with a busy timeout, and every transaction starts with
 ``BEGIN IMMEDIATE``: writers queue for the single write lock instead of failing
 half way, which is what makes two readiness passes at once safe on SQLite.
@@ -14,17 +21,51 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 DATABASE_URL_ENV = "DKIST_PROCESSING_DATABASE_URL"
 SQLITE_FILE_NAME = "datacenter.sqlite"
 SQLITE_BUSY_TIMEOUT_MS = 120_000
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StoreError(RuntimeError):
+    """The metadata store cannot be opened; the message names it (password masked)."""
+
+
+class StoreConfigurationError(StoreError, ValueError):
+    """A database URL that cannot be used: malformed, or neither SQLite nor PostgreSQL."""
+
+
+class StoreMissing(StoreError):
+    """No metadata store where one was expected (opened with ``create=False``).
+
+    ``location`` is the SQLite file's folder, or the masked database URL.
+    """
+
+    def __init__(self, message: str, location: str, url: str):
+        super().__init__(message)
+        self.location = location
+        self.url = url
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached, or the file is not a usable database."""
+
+
+def masked(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (also when the URL does not parse)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r":(?!PASSWORD@)[^@\s/]*@", ":***@", url)
 
 
 def database_url(url: str | None = None, workdir: str | Path | None = None) -> str:
@@ -35,7 +76,7 @@ def database_url(url: str | None = None, workdir: str | Path | None = None) -> s
     if from_env:
         return normalise_url(from_env)
     if workdir is None:
-        raise ValueError(
+        raise StoreConfigurationError(
             f"no database given: pass a database URL, set {DATABASE_URL_ENV}, "
             "or give a work directory for the embedded SQLite file"
         )
@@ -45,11 +86,17 @@ def database_url(url: str | None = None, workdir: str | Path | None = None) -> s
 
 def normalise_url(url: str) -> str:
     """Use the psycopg 3 driver for a plain ``postgresql://`` URL."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as error:
+        raise StoreConfigurationError(
+            f"database URL {masked(url)!r} cannot be parsed ({error}); expected "
+            "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif not (parsed.drivername.startswith("sqlite") or parsed.drivername.startswith("postgresql")):
-        raise ValueError(
+        raise StoreConfigurationError(
             f"database URL {parsed.render_as_string(hide_password=True)!r}: "
             "expected a sqlite:/// or postgresql:// URL"
         )
@@ -152,10 +199,54 @@ def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
 
 
 def open_store(
-    url: str | None = None, workdir: str | Path | None = None, *, migrate: bool = True
+    url: str | None = None,
+    workdir: str | Path | None = None,
+    *,
+    migrate: bool = True,
+    create: bool = True,
 ) -> Store:
-    """Open the store (see :func:`database_url`) and, by default, migrate it to the newest schema."""
-    store = Store.open(url, workdir)
-    if migrate:
-        store.upgrade()
+    """Open the store (see :func:`database_url`) and, by default, migrate it to the newest schema.
+
+    With ``create=False`` (for callers that only read) a store must already be
+    there: no SQLite file is made and no tables are created in an empty
+    database; :class:`StoreMissing` says where none was found. A server that
+    cannot be reached or a file that is not a database raises
+    :class:`StoreUnavailable`.
+    """
+    url = database_url(url, workdir)
+    shown = masked(url)
+    parsed = make_url(url)
+    sqlite_file = (
+        Path(parsed.database)
+        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:")
+        else None
+    )
+    if not create and sqlite_file is not None and not sqlite_file.is_file():
+        raise StoreMissing(
+            f"no metadata store in {sqlite_file.parent} (no {sqlite_file.name} there)",
+            location=str(sqlite_file.parent),
+            url=shown,
+        )
+    try:
+        store = Store(make_engine(url))
+    except OSError as error:
+        raise StoreUnavailable(f"metadata store {shown}: cannot create it: {error}") from error
+    try:
+        if not create and not inspect(store.engine).has_table("alembic_version"):
+            store.dispose()
+            where = str(sqlite_file.parent) if sqlite_file is not None else shown
+            raise StoreMissing(
+                f"no metadata store at {shown} (the database has no tables)", where, shown
+            )
+        if migrate:
+            store.upgrade()
+    except DBAPIError as error:
+        store.dispose()
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        what = f"file {sqlite_file}" if sqlite_file is not None else shown
+        raise StoreUnavailable(
+            f"metadata store {what} cannot be opened: {reason}".replace(
+                parsed.password or "\0", "***"
+            )
+        ) from error
     return store

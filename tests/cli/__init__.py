@@ -1,0 +1,1 @@
+"""Tests of the ``dkist-processing`` command line itself."""
