@@ -30,8 +30,10 @@ class ParseInputData(Task):
     - its exposure time ``CAM__004`` (ms);
     - the instrument's own selectors (modulator state, scan step, mosaic tile,
       wavelength), added by the instrument's subclass;
-    - for polcal frames, the calibration-unit state: frames with the same
-      polarizer and retarder angles (``PAC__004`` to ``PAC__007``) share a state index.
+    - for polcal frames, the calibration-unit state (the step of the polcal sequence):
+      in time order (``DATE-OBS``), consecutive frames with the same polarizer and
+      retarder angles (``PAC__004`` to ``PAC__007``) share a state index; the state's
+      telescope geometry is the mean ``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL`` of its frames.
 
     Frames are not copied: the scratch index points at them where they are. A
     truncated file, a missing or mistyped keyword, a frame kind the workflow does
@@ -71,7 +73,7 @@ class ParseInputData(Task):
         shape: tuple[int, int] | None = None
         first_path: Path | None = None
         counts: Counter[str] = Counter()
-        polcal_states: dict[tuple, int] = {}
+        polcal: list[tuple[str, tuple, tuple, Path, list[str]]] = []
         with self.scratch.batch():
             for frame in self.progress(frames, description="parsing input frames"):
                 path = Path(frame["path"])
@@ -100,20 +102,44 @@ class ParseInputData(Task):
                 if kind == t.POLCAL:
                     try:
                         angles = kw.calibration_unit_angles(header)
+                        geometry = kw.telescope_geometry(header)
+                        date = str(header["DATE-OBS"])
                     except (KeyError, ValueError) as e:
                         raise InputFrameError(f"{path}: {e.args[0]}") from None
-                    state = polcal_states.setdefault(angles, len(polcal_states))
-                    frame_tags.append(t.calibration_unit_state(state))
+                    frame_tags += self.instrument_tags(header, path, kind)
+                    polcal.append((date, angles, geometry, path, frame_tags))
+                    counts[kind] += 1
+                    continue
                 frame_tags += self.instrument_tags(header, path, kind)
                 self.scratch.add(path, frame_tags)
                 counts[kind] += 1
+            polcal_states = self._polcal_states(polcal)
         summary = {
             "frame_shape": list(shape),
             "frame_counts": dict(sorted(counts.items())),
-            "polcal_states": [
-                {"state": k, "polarizer_angle_deg": a[0], "retarder_angle_deg": a[1]}
-                for a, k in sorted(polcal_states.items(), key=lambda item: item[1])
-            ],
+            "polcal_states": polcal_states,
         }
         self.scratch.write_json(summary, [t.INPUT_SUMMARY], "input_summary")
         self.logger.info("indexed %d frames: %s", sum(counts.values()), dict(counts))
+
+    def _polcal_states(self, polcal: list) -> list[dict]:
+        """Tag polcal frames with their sequence step; the steps' angles and mean geometry."""
+        states: list[dict] = []
+        sums: list[list[float]] = []
+        previous = None
+        for date, angles, geometry, path, frame_tags in sorted(polcal, key=lambda p: p[0]):
+            if angles != previous:
+                states.append(
+                    {"state": len(states), "polarizer_angle_deg": angles[0],
+                     "retarder_angle_deg": angles[1]}
+                )  # fmt: skip
+                sums.append([0.0, 0.0, 0.0, 0.0])
+                previous = angles
+            total = sums[-1]
+            for i, value in enumerate(geometry):
+                total[i] += value
+            total[3] += 1
+            self.scratch.add(path, [*frame_tags, t.calibration_unit_state(len(states) - 1)])
+        for state, (el, az, ta, n) in zip(states, sums):
+            state.update(elevation_deg=el / n, azimuth_deg=az / n, table_angle_deg=ta / n)
+        return states
