@@ -127,7 +127,7 @@ class ParseInputData(Task):
         states: list[dict] = []
         sums: list[list[float]] = []
         previous = None
-        for date, angles, geometry, path, frame_tags in sorted(polcal, key=lambda p: p[0]):
+        for _date, angles, geometry, path, frame_tags in sorted(polcal, key=lambda p: p[0]):
             if angles != previous:
                 states.append(
                     {"state": len(states), "polarizer_angle_deg": angles[0],

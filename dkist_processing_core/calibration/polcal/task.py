@@ -38,7 +38,7 @@ class PolarimetricCalibration(Task):
     A rotating modulator records, in modulator state :math:`m`, the intensity
     :math:`I_m = \sum_j O_{mj} S_j` of the Stokes vector :math:`S = (I, Q, U, V)`
     entering the coudé lab; :math:`O` is the :math:`n_\mathrm{mod} \times 4`
-    modulation matrix (mirrors M7–M10 turn with the instrument, so they are part of
+    modulation matrix (mirrors M7-M10 turn with the instrument, so they are part of
     it). Between the Sun and the coudé lab the telescope acts as
 
     .. math:: T(e, a, \tau) = R(a - \tau)\, M_{36}\, R(e)\, M_{12},
@@ -52,7 +52,7 @@ class PolarimetricCalibration(Task):
               \quad a = \frac{1 - x^2}{1 + x^2},\ b = \frac{2x}{1 + x^2},
 
     where :math:`x` is the ratio of the s and p amplitude reflectivities and :math:`t`
-    the retardance. The calibration unit (GOS) sits at the Gregorian focus, after M1–M2:
+    the retardance. The calibration unit (GOS) sits at the Gregorian focus, after M1-M2:
     in polcal step :math:`k` sunlight passes :math:`M_{12}`, then a linear polarizer at
     :math:`\theta_k` with transmission :math:`t_\mathrm{pol}` and a linear retarder of
     retardance :math:`\delta` at :math:`\phi_k` with transmission :math:`t_\mathrm{ret}`
