@@ -165,23 +165,27 @@ class TelescopeTruth:
 
     x12: float = 1.02
     t12: float = 172.0
-    x36: float = 1.04
-    t36: float = 165.0
+    x34: float = 1.03
+    t34: float = 168.0
+    x56: float = 1.025
+    t56: float = 163.0
     x710: float = 1.03
     t710: float = 170.0
+    r23_offset_deg: float = -3.517
+    r45_offset_deg: float = -4.385
 
     def upstream(self) -> np.ndarray:
         """M1-M2, in front of the calibration unit."""
         return mirror_mueller(self.x12, self.t12)
 
     def downstream(self, elevation_deg: float, azimuth_deg: float, table_angle_deg: float):
-        """From the calibration unit into the coude lab: M36 between the elevation and the
-        azimuth-minus-table-angle rotations."""
-        return (
-            rotation_mueller(azimuth_deg - table_angle_deg)
-            @ mirror_mueller(self.x36, self.t36)
-            @ rotation_mueller(elevation_deg)
-        )
+        """From the calibration unit into the coude lab: M3-M4 and M5-M6 with the rotations
+        between M2/M3 (fixed), M4/M5 (elevation) and into the coude lab (azimuth - table)."""
+        m = rotation_mueller(-90.0 + self.r23_offset_deg)
+        m = mirror_mueller(self.x34, self.t34) @ m
+        m = rotation_mueller(-(elevation_deg + self.r45_offset_deg)) @ m
+        m = mirror_mueller(self.x56, self.t56) @ m
+        return rotation_mueller(azimuth_deg - table_angle_deg) @ m
 
     def mueller(self, elevation_deg: float, azimuth_deg: float, table_angle_deg: float):
         """Sun to coude lab (without M7-M10)."""

@@ -5,16 +5,20 @@ Conventions: Stokes vectors are ``(I, Q, U, V)``, angles are in degrees from +Q,
 (``Q' = cos 2theta Q + sin 2theta U``). Every function takes array arguments and returns a stack
 of matrices (``(..., 4, 4)``), so a whole sequence of states or frames is one call.
 
-The light path, from the Sun to the detector::
+The light path, from the Sun to the detector (mirror groups and rotations as in DKIST's PA&C
+telescope model)::
 
-    S_det = O  R(az - ta)  M36  R(el)  [ C_k ]  M12  S_sun
-            ^  ^           ^    ^        ^      ^
-            |  |           |    |        |      mirror group M1-M2 (x12, t12)
-            |  |           |    |        calibration unit (GOS) at the Gregorian focus: only in
-            |  |           |    |        polcal frames, polarizer then retarder (see below)
+    S_det = O  R(az - ta)  M56  R(-(el + r45))  M34  R(-90 + r23)  [ C_k ]  M12  S_sun
+            ^  ^           ^    ^               ^    ^               ^      ^
+            |  |           |    |               |    |               |      mirrors M1-M2
+            |  |           |    |               |    |               calibration unit (GOS) at
+            |  |           |    |               |    |               the Gregorian focus: only in
+            |  |           |    |               |    |               polcal frames (see below)
+            |  |           |    |               |    fixed rotation between M2 and M3
+            |  |           |    |               mirrors M3-M4
             |  |           |    rotation by the telescope elevation ``el`` (TELEVATN)
-            |  |           mirror group M3-M6 (x36, t36)
-            |  rotation into the coude lab by azimuth ``az`` (TAZIMUTH) minus table angle
+            |  |           mirrors M5-M6
+            |  rotation into the coude lab by azimuth ``az`` (TAZIMUTH) minus coude table angle
             |  ``ta`` (TTBLANGL)
             the modulation matrix of everything that turns with the coude table: mirrors
             M7-M10 and the instrument's modulator and analyzer (n_mod x 4)
@@ -23,8 +27,8 @@ A mirror group is a diattenuating retarder aligned with Q (:func:`mirror`): ``x`
 the s and p amplitude reflectivities (1 for no diattenuation) and ``t`` its retardance
 (180 degrees for an ideal mirror pair). M7-M10 turn with the instrument, so their Mueller matrix
 cannot be told apart from the modulation matrix: it is part of ``O``. The telescope matrix
-:math:`T(el, az, ta) = R(az - ta)\\, M36\\, R(el)\\, M12` maps the Stokes vector from the Sun to
-the one entering the coude lab; the science correction inverts it frame by frame.
+``T(el, az, ta)`` (everything from M1 to M6) maps the Stokes vector from the Sun to the one
+entering the coude lab; the science correction inverts it frame by frame.
 
 The calibration unit in state ``k`` is ``C_k = [t_ret Ret(delta, phi_k)] [t_pol Pol(theta_k)]``
 (each factor only when the element is in the beam): an ideal linear polarizer at ``theta_k``
@@ -126,8 +130,13 @@ class TelescopeMirrors:
 
     x12: float = 1.0
     t12: float = 180.0
-    x36: float = 1.0
-    t36: float = 180.0
+    x34: float = 1.0
+    t34: float = 180.0
+    x56: float = 1.0
+    t56: float = 180.0
+    #: Fixed rotation offsets (degrees) between M2 and M3 and at the elevation axis (DKIST's).
+    r23_offset_deg: float = -3.517
+    r45_offset_deg: float = -4.385
 
     @classmethod
     def from_mapping(
@@ -151,14 +160,20 @@ def before_unit(mirrors: TelescopeMirrors) -> np.ndarray:
 
 
 def after_unit(mirrors: TelescopeMirrors, elevation_deg, azimuth_deg, table_angle_deg):
-    """``R(az - ta) M36 R(el)``: from the calibration unit into the coude lab, (..., 4, 4)."""
+    """``R(az - ta) M56 R(-(el + r45)) M34 R(-90 + r23)``: from the unit into the coude lab."""
     el = np.asarray(elevation_deg, dtype=float)
     coude = np.asarray(azimuth_deg, dtype=float) - np.asarray(table_angle_deg, dtype=float)
-    return rotation(coude) @ mirror(mirrors.x36, mirrors.t36) @ rotation(el)
+    return (
+        rotation(coude)
+        @ mirror(mirrors.x56, mirrors.t56)
+        @ rotation(-(el + mirrors.r45_offset_deg))
+        @ mirror(mirrors.x34, mirrors.t34)
+        @ rotation(-90.0 + mirrors.r23_offset_deg)
+    )
 
 
 def telescope(mirrors: TelescopeMirrors, elevation_deg, azimuth_deg, table_angle_deg):
-    """Telescope Mueller matrix ``T = R(az - ta) M36 R(el) M12`` at the given geometry."""
+    """Telescope Mueller matrix (M1 to M6) at the given geometry, (..., 4, 4)."""
     return after_unit(mirrors, elevation_deg, azimuth_deg, table_angle_deg) @ before_unit(mirrors)
 
 
@@ -222,7 +237,7 @@ def unit_stokes(
 ):
     """Stokes vectors (4, K) entering the coude lab in each polcal state (model of the fit).
 
-    ``S_k = R(az_k - ta_k) M36 R(el_k) C_k M12 (1, 0, 0, 0)``. With ``derivatives`` also returns
+    ``S_k = A(el_k, az_k, ta_k) C_k M12 (1, 0, 0, 0)``, ``A`` from :func:`after_unit`. With ``derivatives`` also returns
     ``{name: dS/dname (4, K)}`` for the names in :data:`CU_PARAMETERS`.
     """
     k = len(states)

@@ -41,11 +41,13 @@ class PolarimetricCalibration(Task):
     modulation matrix (mirrors M7-M10 turn with the instrument, so they are part of
     it). Between the Sun and the coudé lab the telescope acts as
 
-    .. math:: T(e, a, \tau) = R(a - \tau)\, M_{36}\, R(e)\, M_{12},
+    .. math:: T(e, a, \tau) = R(a - \tau)\, M_{56}\, R(-e - r_{45})\, M_{34}\,
+              R(-90^\circ + r_{23})\, M_{12},
 
     with :math:`e`, :math:`a`, :math:`\tau` the elevation, azimuth and coudé table
     angle of the frame (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``), :math:`R(\theta)`
-    the rotation of the reference frame by :math:`\theta`, and a mirror group
+    the rotation of the reference frame by :math:`\theta` (:math:`r_{23}`, :math:`r_{45}`
+    fixed offsets of DKIST's mirror mounts), and mirror groups M1-M2, M3-M4, M5-M6 each
 
     .. math:: M(x, t) = \begin{pmatrix} 1 & a & 0 & 0 \\ a & 1 & 0 & 0 \\
               0 & 0 & b\cos t & b\sin t \\ 0 & 0 & -b\sin t & b\cos t \end{pmatrix},
@@ -56,9 +58,10 @@ class PolarimetricCalibration(Task):
     in polcal step :math:`k` sunlight passes :math:`M_{12}`, then a linear polarizer at
     :math:`\theta_k` with transmission :math:`t_\mathrm{pol}` and a linear retarder of
     retardance :math:`\delta` at :math:`\phi_k` with transmission :math:`t_\mathrm{ret}`
-    (either may be out of the beam), then :math:`R(a_k - \tau_k) M_{36} R(e_k)`:
+    (either may be out of the beam), then the rest of the telescope,
+    :math:`A_k = R(a_k - \tau_k)\, M_{56}\, R(-e_k - r_{45})\, M_{34}\, R(-90^\circ + r_{23})`:
 
-    .. math:: S_k = R(a_k - \tau_k)\, M_{36}\, R(e_k)\,
+    .. math:: S_k = A_k\,
               [t_\mathrm{ret} M_\mathrm{ret}(\delta, \phi_k)]\,
               [t_\mathrm{pol} M_\mathrm{pol}(\theta_k)]\, M_{12}\,(1, 0, 0, 0)^T.
 
@@ -76,8 +79,8 @@ class PolarimetricCalibration(Task):
     intensity response is one, and the demodulation matrix is
     :math:`D_b = O_b^+` (:math:`4 \times n_\mathrm{mod}`).
 
-    What is assumed: the telescope mirror parameters (:math:`x_{12}, t_{12}, x_{36},
-    t_{36}`, from the telescope calibration) are known and held fixed; the polarizer and
+    What is assumed: the telescope mirror parameters (:math:`x, t` of M1-M2, M3-M4 and
+    M5-M6, from the telescope calibration) are known and held fixed; the polarizer and
     retarder are ideal apart from their transmissions, their angles are those in the
     headers (``PAC__005``, ``PAC__007``) and the retardance does not drift during the
     sequence; the light level is constant during the sequence; :math:`O_b` does not
@@ -123,7 +126,8 @@ class PolarimetricCalibration(Task):
         Which of ``retardance_deg``, ``polarizer_transmission``, ``retarder_transmission``
         are fitted; the others are held at their nominal values.
     polcal_telescope_mirrors
-        ``{"x12", "t12", "x36", "t36"}``: the telescope's mirror-group parameters.
+        ``{"x12", "t12", "x34", "t34", "x56", "t56"}``: the telescope's mirror-group
+        parameters (optionally ``r23_offset_deg``, ``r45_offset_deg``).
     polcal_spatial_bins
         ``[n_bins_y, n_bins_x]``: bins in which a modulation matrix is fitted.
     """

@@ -75,7 +75,8 @@ class SpectropolarimetricScienceCalibration(Task):
     polarization is then removed at the step's own geometry,
 
     .. math:: S = T(e, a, \tau)^{-1} S',
-              \quad T = R(a - \tau)\, M_{36}\, R(e)\, M_{12},
+              \quad T = R(a - \tau)\, M_{56}\, R(-e - r_{45})\, M_{34}\,
+              R(-90^\circ + r_{23})\, M_{12},
 
     with the telescope model and mirror parameters the polarimetric calibration used
     (see its page) and :math:`e, a, \tau` the mean elevation, azimuth and coudé table
