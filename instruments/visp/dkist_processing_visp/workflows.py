@@ -23,7 +23,12 @@ DEFAULT_PARAMETER_VALUES = {
     "polcal_fit_parameters": ["retardance_deg", "polarizer_transmission", "retarder_transmission"],
     # DKIST's mirror groups M1-M2, M3-M4, M5-M6 (x: s/p amplitude ratio, t: retardance, deg).
     "polcal_telescope_mirrors": {
-        "x12": 1.02, "t12": 172.0, "x34": 1.03, "t34": 168.0, "x56": 1.025, "t56": 163.0,
+        "x12": 1.02,
+        "t12": 172.0,
+        "x34": 1.03,
+        "t34": 168.0,
+        "x56": 1.025,
+        "t56": 163.0,
     },
     "polcal_spatial_bins": [4, 1],
     "l1_quantize_level": 16.0,
