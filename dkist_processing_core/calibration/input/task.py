@@ -14,6 +14,8 @@ from .. import tags as t
 from .frames import InputFrameError, keyword, read_header
 
 ALL_KINDS = (t.DARK, t.LAMP_GAIN, t.SOLAR_GAIN, t.POLCAL, t.OBSERVE)
+# A polcal step ends where the telescope moves by more than this between consecutive frames.
+GEOMETRY_TOLERANCE_DEG = 0.5
 
 
 class ParseInputData(Task):
@@ -32,8 +34,9 @@ class ParseInputData(Task):
       wavelength), added by the instrument's subclass;
     - for polcal frames, the calibration-unit state (the step of the polcal sequence):
       in time order (``DATE-OBS``), consecutive frames with the same polarizer and
-      retarder angles (``PAC__004`` to ``PAC__007``) share a state index; the state's
-      telescope geometry is the mean ``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL`` of its frames.
+      retarder angles (``PAC__004`` to ``PAC__007``) and a telescope geometry
+      (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``) within 0.5 degree of the previous
+      frame's share a state index; the state's geometry is the mean of its frames'.
 
     Frames are not copied: the scratch index points at them where they are. A
     truncated file, a missing or mistyped keyword, a frame kind the workflow does
@@ -126,9 +129,14 @@ class ParseInputData(Task):
         """Tag polcal frames with their sequence step; the steps' angles and mean geometry."""
         states: list[dict] = []
         sums: list[list[float]] = []
-        previous = None
+        previous, last = None, None
         for _date, angles, geometry, path, frame_tags in sorted(polcal, key=lambda p: p[0]):
-            if angles != previous:
+            moved = last is not None and any(
+                abs((a - b + 180.0) % 360.0 - 180.0) > GEOMETRY_TOLERANCE_DEG
+                for a, b in zip(geometry, last)
+            )
+            last = geometry
+            if angles != previous or moved:
                 states.append(
                     {"state": len(states), "polarizer_angle_deg": angles[0],
                      "retarder_angle_deg": angles[1]}

@@ -30,6 +30,27 @@ def read_polcal_fit(scratch) -> dict | None:
     return scratch.read_json(paths[0]) if paths else None
 
 
+def polcal_provenance(scratch) -> dict:
+    """What the L1 provenance records of the polcal fit used (empty without a polcal).
+
+    ``polcal_<parameter>``: ``{"value", "sigma", "fitted"}`` for each calibration-unit parameter,
+    and ``polcal_telescope_mirrors``: the telescope parameters the correction used.
+    """
+    fit = read_polcal_fit(scratch)
+    if not fit:
+        return {}
+    out: dict = {
+        f"polcal_{name}": {
+            "value": round(float(value), 8),
+            "sigma": round(float(fit["uncertainties"][name]), 8),
+            "fitted": name in fit["fitted"],
+        }
+        for name, value in fit["calibration_unit"].items()
+    }
+    out["polcal_telescope_mirrors"] = fit["telescope_mirrors"]
+    return out
+
+
 class PolarimetricCalibration(Task):
     r"""Fit the calibration unit and the modulation matrices from the polcal sequence.
 

@@ -30,13 +30,19 @@ class AssembleQualityReport(Task):
     machine-readable quality data, in ``dkist-quality``'s format) and drawn into a PDF
     report with ``dkist-quality``.
 
+    Diagnostics that calibration tasks wrote for the report (``QUALITY``, ``TASK_<kind>``
+    JSON, e.g. the polcal fit: calibration-unit parameters with uncertainties, residuals,
+    polarimetric efficiencies) are included as they are, one JSON file each.
+
     Inputs
     ------
-    L1 frames tagged ``OUTPUT``, ``L1``.
+    L1 frames tagged ``OUTPUT``, ``L1``; calibration diagnostics tagged ``QUALITY``.
 
     Outputs
     -------
-    The quality data (JSON) and the PDF quality report, tagged ``OUTPUT``, ``QUALITY``.
+    The quality data (JSON) and the PDF quality report, tagged ``OUTPUT``, ``QUALITY``;
+    each calibration diagnostic as ``<dataset>_<name>.json``, tagged ``OUTPUT``,
+    ``QUALITY``, ``<NAME>``.
 
     Parameters
     ----------
@@ -52,6 +58,16 @@ class AssembleQualityReport(Task):
         folder = self.scratch.path_for("report").parent
         for kind, path in write_quality_data(metrics, folder, stem=metrics.dataset_id).items():
             self.scratch.add(path, [t.OUTPUT, t.QUALITY, kind.upper()])
+        for path in self.scratch.find(t.QUALITY):
+            if t.OUTPUT in self.scratch.tags_of(path):
+                continue
+            name = path.stem.split(".")[0]
+            copy = self.scratch.write_json(
+                self.scratch.read_json(path),
+                [t.OUTPUT, t.QUALITY, name.upper()],
+                f"{metrics.dataset_id}_{name}",
+            )
+            self.logger.info("quality: included %s as %s", path.name, copy.name)
         report = write_quality_report(metrics, folder / f"{metrics.dataset_id}_quality_report.pdf")
         self.scratch.add(report, [t.OUTPUT, t.QUALITY, "QUALITY_REPORT"])
         for warning in metrics.warnings:
