@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import CU_PARAMETERS, PolcalStates, TelescopeMirrors, unit_stokes
+from .model import CU_PARAMETERS, PolcalStates, TelescopeMirrors, after_unit, unit_stokes
 
 STOKES = ("I", "Q", "U", "V")
 
@@ -390,8 +390,11 @@ def fit_polcal(
     ``O_b = d_b S^+``, so it is eliminated exactly (variable projection): the fit minimises, over
     ``theta`` alone, the residuals ``r_b(theta) = d_b (1 - P(theta))`` of all bins at once, with
     ``P = S^+ S`` the projector on the row space of ``S``. Its Jacobian is analytic,
-    ``dr_b/dtheta = -d_b dP`` with ``dP = P_perp dS^T (S S^T)^{-1} S + (...)^T``, and one
-    evaluation costs a few matrix products over the stacked bins (no Python loop over bins).
+    ``dr_b/dtheta = -d_b dP`` with ``dP = P_perp dS^T (S S^T)^{-1} S + (...)^T``. Summed over
+    bins, ``sum_b |r_b|^2 = tr((1 - P) G (1 - P))`` needs the data only through the K x K matrix
+    ``G = sum_b d_b^T d_b``: with ``G = L L^T`` the fit iterates on ``L^T (1 - P)`` (same sum of
+    squares, same Jacobian products), so an iteration costs the same for 1 or 10^4 bins; the
+    bins are visited once to form ``G`` and once to compute every ``O_b``.
     Each bin is divided by its mean first, so bins weigh equally and ``L_b`` is absorbed.
 
     Parameters
@@ -436,15 +439,25 @@ def fit_polcal(
     d, spatial = _normalised_bins(data)  # (b, m, k)
     n_bins, _, k = d.shape
 
+    after = after_unit(mirrors, states.elevation_deg, states.azimuth_deg, states.table_angle_deg)
+
     def values(theta):
-        v = dict(nominal)
+        v = dict(nominal, after=after)
         v.update(zip(fitted, theta))
         return v
+
+    # The summed objective sum_b |d_b (1 - P)|^2 = tr((1 - P) G (1 - P)) depends on the data only
+    # through the K x K Gram matrix G = sum_b d_b^T d_b. With G = L L^T the residual
+    # r = L^T (1 - P) has the same sum of squares and the same Jacobian products, so the fit
+    # iterates on K x K matrices whatever the number of bins.
+    gram = np.einsum("bmk,bml->kl", d, d)
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    root = np.sqrt(np.clip(eigenvalues, 0.0, None))[:, None] * eigenvectors.T  # L^T
 
     def residuals(theta):
         s = unit_stokes(states, mirrors, **values(theta))
         projector = np.linalg.pinv(s) @ s
-        return (d - d @ projector).ravel()
+        return (root - root @ projector).ravel()
 
     def jacobian(theta):
         s, partials = unit_stokes(states, mirrors, **values(theta), derivatives=True)
@@ -454,7 +467,7 @@ def fit_polcal(
         columns = []
         for name in fitted:
             e = orthogonal @ partials[name].T @ gram_inv @ s  # (k, k)
-            columns.append(-(d @ (e + e.T)).ravel())
+            columns.append(-(root @ (e + e.T)).ravel())
         return np.stack(columns, axis=1)
 
     theta0 = np.array([nominal[n] for n in fitted])
@@ -463,11 +476,12 @@ def fit_polcal(
             residuals, theta0, jac=jacobian, method="trf", x_scale="jac", max_nfev=max_evaluations
         )
         theta, success, evaluations = result.x, bool(result.success), int(result.nfev)
-        jac = result.jac
+        jac = jacobian(theta)
     else:
-        theta, success, evaluations, jac = theta0, True, 0, np.zeros((d.size, 0))
+        theta, success, evaluations, jac = theta0, True, 0, np.zeros((k * k, 0))
     best = values(theta)
     s = unit_stokes(states, mirrors, **best)
+    del best["after"]
     s_pinv = np.linalg.pinv(s)
     o = d @ s_pinv  # (b, m, 4): O_b = d_b S^+
     residual = d - o @ s

@@ -234,11 +234,13 @@ def unit_stokes(
     retarder_transmission: float = 1.0,
     *,
     derivatives: bool = False,
+    after: np.ndarray | None = None,
 ):
     """Stokes vectors (4, K) entering the coude lab in each polcal state (model of the fit).
 
     ``S_k = A(el_k, az_k, ta_k) C_k M12 (1, 0, 0, 0)``, ``A`` from :func:`after_unit`. With ``derivatives`` also returns
-    ``{name: dS/dname (4, K)}`` for the names in :data:`CU_PARAMETERS`.
+    ``{name: dS/dname (4, K)}`` for the names in :data:`CU_PARAMETERS`. ``after`` may give the
+    states' :func:`after_unit` matrices (K, 4, 4), which do not depend on the unit, precomputed.
     """
     k = len(states)
     incoming = np.broadcast_to(before_unit(mirrors)[:, 0], (k, 4))  # M12 (1,0,0,0)
@@ -251,7 +253,10 @@ def unit_stokes(
     scale = np.where(pol_in, polarizer_transmission, 1.0) * np.where(
         ret_in, retarder_transmission, 1.0
     )
-    after = after_unit(mirrors, states.elevation_deg, states.azimuth_deg, states.table_angle_deg)
+    if after is None:
+        after = after_unit(
+            mirrors, states.elevation_deg, states.azimuth_deg, states.table_angle_deg
+        )
     stokes = np.einsum("kij,kj->ik", after, after_ret) * scale
     if not derivatives:
         return stokes
