@@ -32,6 +32,7 @@ import numpy as np
 from astropy.io import fits
 
 from dkist_processing_core.calibration import keywords as kw
+from dkist_processing_core.calibration.polcal.model import header_angles_from_model
 from dkist_processing_core.simulate.detector import (
     DetectorTruth,
     expose,
@@ -439,6 +440,8 @@ def iter_visp_frames(
             geometry = c.step_geometry(p.scan_step)
         polarizer = cal.polarizer_angle_deg if cal is not None else None
         retarder = cal.retarder_angle_deg if cal is not None else None
+        # Headers give the GOS angles in DKIST's header frame.
+        header_polarizer, header_retarder = header_angles_from_model(polarizer, retarder)
         light = p.task_type in ("SOLAR_GAIN", "POLCAL", "OBSERVE")
         lock = bool(p.task_type in ("SOLAR_GAIN", "OBSERVE") and r0[index] >= AO_LOCK_MIN_R0_M)
         polarimeter_mode = {
@@ -472,9 +475,9 @@ def iter_visp_frames(
             kw.GOS_LAMP_LEVEL: "lamp" if p.task_type == "LAMP_GAIN" else "clear",
             kw.GOS_LAMP_STATUS: "on" if p.task_type == "LAMP_GAIN" else "off",
             kw.GOS_POLARIZER: kw.POLARIZER_NAME if polarizer is not None else "clear",
-            kw.GOS_POLARIZER_ANGLE: f"{polarizer or 0.0:.1f}",
+            kw.GOS_POLARIZER_ANGLE: f"{header_polarizer or 0.0:.1f}",
             kw.GOS_RETARDER: kw.RETARDER_NAME if retarder is not None else "clear",
-            kw.GOS_RETARDER_ANGLE: f"{retarder or 0.0:.1f}",
+            kw.GOS_RETARDER_ANGLE: f"{header_retarder or 0.0:.1f}",
             kw.GOS_APERTURE: "DarkShutter" if p.task_type == "DARK" else "FieldStop (5arcmin)",
             kw.TELESCOPE_ELEVATION: geometry[0],
             kw.TELESCOPE_AZIMUTH: geometry[1],

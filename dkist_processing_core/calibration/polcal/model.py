@@ -177,6 +177,25 @@ def telescope(mirrors: TelescopeMirrors, elevation_deg, azimuth_deg, table_angle
     return after_unit(mirrors, elevation_deg, azimuth_deg, table_angle_deg) @ before_unit(mirrors)
 
 
+def model_angles_from_header(polarizer_deg, retarder_deg):
+    """Unit angles in the model's frame from the header's (``PAC__005``, ``PAC__007``).
+
+    DKIST's headers give the GOS angles in their own frame: the polarizer's model angle is
+    ``90 - header`` and the retarder's ``-header`` degrees (the conversion DKIST's PA&C code
+    applies). ``None`` (element out of the beam) stays ``None``.
+    """
+    polarizer = None if polarizer_deg is None else 90.0 - float(polarizer_deg)
+    retarder = None if retarder_deg is None else -float(retarder_deg)
+    return polarizer, retarder
+
+
+def header_angles_from_model(polarizer_deg, retarder_deg):
+    """The inverse of :func:`model_angles_from_header` (what a header says for model angles)."""
+    polarizer = None if polarizer_deg is None else (90.0 - float(polarizer_deg)) % 360.0
+    retarder = None if retarder_deg is None else (-float(retarder_deg)) % 360.0
+    return polarizer, retarder
+
+
 @dataclass(frozen=True)
 class PolcalStates:
     """The K states of a polcal sequence: unit configuration and telescope geometry of each.
@@ -208,6 +227,16 @@ class PolcalStates:
             col("azimuth_deg", 0.0),
             col("table_angle_deg", 0.0),
         )
+
+    @classmethod
+    def from_header_records(cls, records: Sequence[Mapping]) -> PolcalStates:
+        """As :meth:`from_records`, with the unit angles as the headers give them (see
+        :func:`model_angles_from_header`)."""
+        converted = []
+        for r in records:
+            pol, ret = model_angles_from_header(r["polarizer_angle_deg"], r["retarder_angle_deg"])
+            converted.append({**r, "polarizer_angle_deg": pol, "retarder_angle_deg": ret})
+        return cls.from_records(converted)
 
     def __len__(self) -> int:
         return len(self.polarizer_angle_deg)

@@ -79,7 +79,10 @@ class PolarimetricCalibration(Task):
     in polcal step :math:`k` sunlight passes :math:`M_{12}`, then a linear polarizer at
     :math:`\theta_k` with transmission :math:`t_\mathrm{pol}` and a linear retarder of
     retardance :math:`\delta` at :math:`\phi_k` with transmission :math:`t_\mathrm{ret}`
-    (either may be out of the beam), then the rest of the telescope,
+    (either may be out of the beam; the angles are the headers' ``PAC__005`` and
+    ``PAC__007`` converted from DKIST's header frame, :math:`\theta = 90^\circ -
+    \theta_\mathrm{header}`, :math:`\phi = -\phi_\mathrm{header}`), then the rest of the
+    telescope,
     :math:`A_k = R(a_k - \tau_k)\, M_{56}\, R(-e_k - r_{45})\, M_{34}\, R(-90^\circ + r_{23})`:
 
     .. math:: S_k = A_k\,
@@ -174,7 +177,7 @@ class PolarimetricCalibration(Task):
 
     def run(self) -> None:
         summary = self.scratch.read_json(self.scratch.find_one(t.INPUT_SUMMARY))
-        states = PolcalStates.from_records(summary["polcal_states"])
+        states = PolcalStates.from_header_records(summary["polcal_states"])
         mirrors = TelescopeMirrors.from_mapping(
             self.parameter("polcal_telescope_mirrors"), "polcal_telescope_mirrors"
         )
