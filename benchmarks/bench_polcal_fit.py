@@ -107,7 +107,7 @@ def polcal_problem(grid: tuple[int, int], seed: int = 0):
 
 def pac_side_by_side(grid: tuple[int, int], python: str) -> dict:
     """Run ``benchmarks/pac_side_by_side.py`` with DKIST's PA&C in its own environment."""
-    data, states, mirrors, records = polcal_problem(grid)
+    data, _, mirrors, records = polcal_problem(grid)
     with tempfile.TemporaryDirectory() as folder:
         np.savez(Path(folder) / "problem.npz", data=data)
         (Path(folder) / "problem.json").write_text(
