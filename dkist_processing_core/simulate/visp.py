@@ -7,11 +7,17 @@ state).
 
 Forward model of the expected light signal in detector pixel (y, x) for modulator state m::
 
-    signal = t * G(y, x) * A(y) * O[m] @ S(y, x - shift(y))
+    signal = t * G(y, x) * A(y) * O[m] @ M710 @ T(g) @ S(y, x - shift(y))
 
 * ``t``: exposure time (ms); ``G``: detector pixel response; ``A``: slit illumination (``L(y)`` for
   the lamp, ``S_ill(y)`` for sunlight);
-* ``O``: modulation matrix (rotating retarder + analyzer);
+* ``O``: modulation matrix (rotating retarder + analyzer); ``M710``: mirrors M7-M10, which turn
+  with the instrument;
+* ``T(g)``: the telescope (M1-M6) at the frame's geometry ``g`` (elevation, azimuth, coude table
+  angle; written as TELEVATN, TAZIMUTH, TTBLANGL); for lamp frames only the part after the
+  calibration unit; for polcal frames the part after the unit, the unit itself (its true
+  retardance and transmissions, off the nominal ones) and M1-M2 (see :mod:`.optics`). The polcal
+  sequence is taken once at each of several geometries; observe steps drift in geometry;
 * ``S(y, x)``: Stokes spectrum at the slit (the solar scene for observe frames, the unpolarized lamp
   for lamp gains, the mean solar spectrum for solar gains, and the mean solar spectrum passed
   through the calibration unit for polcal frames);
@@ -321,7 +327,8 @@ class VispModel:
             "ao_lock_min_r0_m": AO_LOCK_MIN_R0_M,
             "conventions": (
                 "frames are (slit row, wavelength column); stokes truth is (4, scan step, slit, "
-                "wavelength) in counts/ms at unit gain and throughput; calibrated I = "
+                "wavelength) in counts/ms at unit gain and throughput, in the Sun's frame "
+                "(step_telescope_mueller maps it into the coude lab); calibrated I = "
                 "observe_exposure_ms * intensity_scale * stokes I; spectral_shifts[y] is the "
                 "detector column offset of row y's spectrum relative to the reference row"
             ),

@@ -16,6 +16,13 @@ normalising ``O`` so that ``mean_m O[m, 0] = 1``. Demodulation uses ``D_mat = O^
 
 The fit is done per bin: the data are averaged over rectangular bins of pixels (e.g. along the
 slit) to beat down photon noise; with one pixel per bin it is a per-pixel fit.
+
+That linear fit needs the prepared Stokes vectors exactly. :func:`fit_polcal` fits them too: the
+calibration unit's retardance and transmissions, shared by all bins, jointly with every bin's
+modulation matrix, with the telescope between the unit and the instrument modelled at each
+step's geometry (:mod:`.model`). Each bin's modulation matrix is eliminated exactly (variable
+projection), so the non-linear fit has three parameters whatever the number of bins, and its
+cost per iteration does not grow with them (see :func:`fit_polcal`).
 """
 
 from __future__ import annotations
