@@ -18,6 +18,11 @@ ALL_KINDS = (t.DARK, t.LAMP_GAIN, t.SOLAR_GAIN, t.POLCAL, t.OBSERVE)
 GEOMETRY_TOLERANCE_DEG = 0.5
 
 
+def _wrapped(difference_deg: float) -> float:
+    """An angle difference brought into [-180, 180) degrees."""
+    return (difference_deg + 180.0) % 360.0 - 180.0
+
+
 class ParseInputData(Task):
     """Index the input dataset's raw frames in the run's scratch, by what each frame is.
 
@@ -127,27 +132,50 @@ class ParseInputData(Task):
 
     def _polcal_states(self, polcal: list) -> list[dict]:
         """Tag polcal frames with their sequence step; the steps' angles and mean geometry."""
-        states: list[dict] = []
-        sums: list[list[float]] = []
-        previous, last = None, None
-        for _date, angles, geometry, path, frame_tags in sorted(polcal, key=lambda p: p[0]):
-            moved = last is not None and any(
-                abs((a - b + 180.0) % 360.0 - 180.0) > GEOMETRY_TOLERANCE_DEG
-                for a, b in zip(geometry, last)
-            )
-            last = geometry
-            if angles != previous or moved:
-                states.append(
-                    {"state": len(states), "polarizer_angle_deg": angles[0],
-                     "retarder_angle_deg": angles[1]}
-                )  # fmt: skip
-                sums.append([0.0, 0.0, 0.0, 0.0])
-                previous = angles
-            total = sums[-1]
-            for i, value in enumerate(geometry):
-                total[i] += value
-            total[3] += 1
-            self.scratch.add(path, [*frame_tags, t.calibration_unit_state(len(states) - 1)])
-        for state, (el, az, ta, n) in zip(states, sums):
-            state.update(elevation_deg=el / n, azimuth_deg=az / n, table_angle_deg=ta / n)
+        steps, states = polcal_steps(
+            [(date, angles, geometry) for date, angles, geometry, *_ in polcal]
+        )
+        for (_, _, _, path, frame_tags), k in zip(polcal, steps):
+            self.scratch.add(path, [*frame_tags, t.calibration_unit_state(k)])
         return states
+
+
+def polcal_steps(frames: list[tuple[str, tuple, tuple]]) -> tuple[list[int], list[dict]]:
+    """The polcal sequence's steps from its frames' ``(DATE-OBS, unit angles, geometry)``.
+
+    In time order, a new step starts where the unit's angles change or the telescope moves by
+    more than :data:`GEOMETRY_TOLERANCE_DEG` from the previous frame. Returns each frame's step
+    (in the given order) and each step's angles and mean geometry (azimuths may cross 0/360).
+    """
+    order = sorted(range(len(frames)), key=lambda i: frames[i][0])
+    step_of = [0] * len(frames)
+    states: list[dict] = []
+    firsts: list[tuple] = []  # each state's first geometry; the mean is taken around it
+    sums: list[list[float]] = []
+    previous, last = None, None
+    for i in order:
+        _, angles, geometry = frames[i]
+        moved = last is not None and any(
+            abs(_wrapped(a - b)) > GEOMETRY_TOLERANCE_DEG for a, b in zip(geometry, last)
+        )
+        last = geometry
+        if angles != previous or moved:
+            states.append(
+                {"state": len(states), "polarizer_angle_deg": angles[0],
+                 "retarder_angle_deg": angles[1]}
+            )  # fmt: skip
+            firsts.append(geometry)
+            sums.append([0.0, 0.0, 0.0, 0.0])
+            previous = angles
+        total = sums[-1]
+        for j, value in enumerate(geometry):
+            total[j] += _wrapped(value - firsts[-1][j])
+        total[3] += 1
+        step_of[i] = len(states) - 1
+    for state, first, (el, az, ta, n) in zip(states, firsts, sums):
+        state.update(
+            elevation_deg=first[0] + el / n,
+            azimuth_deg=(first[1] + az / n) % 360.0,
+            table_angle_deg=(first[2] + ta / n) % 360.0,
+        )
+    return step_of, states
