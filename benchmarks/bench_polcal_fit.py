@@ -21,6 +21,22 @@ DKIST's own fitter (``dkist-processing-pac``, lmfit, one bin at a time) is compa
 installed in an environment of its own (``PAC_PYTHON=/path/to/its/python``), by
 ``benchmarks/pac_side_by_side.py`` (see its docstring); it never runs beside this package.
 ``python -m benchmarks.bench_polcal_fit --pac`` prints both side by side.
+
+Measured 2026-11-29 on the 2-core machine under a load average of ~11 (other work), so absolute
+times are inflated; the ratios are what counts:
+
+========================  ==========  ==========  =======  ===============  ========
+bins (slit x wavelength)  joint (s)   s / bin     peak MB  bin by bin (s)   speed-up
+========================  ==========  ==========  =======  ===============  ========
+10 x 1 = 10               0.23        0.023       0.4      1.1              5x
+64 x 10 = 640             0.57        0.0009      6        70               122x
+256 x 10 = 2560           0.81        0.0003      23       184              228x
+========================  ==========  ==========  =======  ===============  ========
+
+Retardance (truth 95 deg, start 92): joint 95.0001 +- 0.0002 deg at every grid; the per-bin fits
+scatter by 0.0008-0.010 deg around the same mean. PA&C on the 10 x 1 grid: global fit 24 s,
+5.9 s per bin, 83 s in all (388x our joint fit's 0.21 s), retardance 95.00004 +- 0.00016 deg,
+transmissions 0.959998 and 0.980000 (ours 0.96000 and 0.98000): the same within uncertainties.
 """
 
 from __future__ import annotations
