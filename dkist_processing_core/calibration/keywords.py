@@ -17,6 +17,8 @@ lamp on/off            PAC__003             [LAMPSTAT]
 polarizer (level 2)    PAC__004/005         [LVL2STAT/POLANGLE] element name or 'clear'; angle (str, deg)
 retarder (level 1)     PAC__006/007         [LVL1STAT/RETANGLE]
 aperture (level 0)     PAC__008             [LVL0STAT] 'DarkShutter' for darks
+telescope geometry     TELEVATN/TAZIMUTH/   elevation, azimuth, coude table angle (deg); the telescope
+                       TTBLANGL             polarization model depends on them
 Fried parameter r0     AO___001             [ATMOS_R0] metres
 AO lock                AO___002             [AO_LOCK]
 ViSP modulator states  VISP_010/011         [VSPNUMST/VSPSTNUM] number of states, current (1-based)
@@ -50,6 +52,9 @@ GOS_POLARIZER_ANGLE = "PAC__005"
 GOS_RETARDER = "PAC__006"
 GOS_RETARDER_ANGLE = "PAC__007"
 GOS_APERTURE = "PAC__008"
+TELESCOPE_ELEVATION = "TELEVATN"
+TELESCOPE_AZIMUTH = "TAZIMUTH"
+COUDE_TABLE_ANGLE = "TTBLANGL"
 FRIED_PARAMETER_M = "AO___001"
 AO_LOCK = "AO___002"
 VISP_NUMBER_OF_STATES = "VISP_010"
@@ -107,3 +112,16 @@ def calibration_unit_angles(header: Mapping[str, Any]) -> tuple[float | None, fl
             ) from None
 
     return angle(GOS_POLARIZER, GOS_POLARIZER_ANGLE), angle(GOS_RETARDER, GOS_RETARDER_ANGLE)
+
+
+def telescope_geometry(header: Mapping[str, Any]) -> tuple[float, float, float]:
+    """(elevation, azimuth, coude table angle) in degrees: TELEVATN, TAZIMUTH, TTBLANGL."""
+    values = []
+    for key in (TELESCOPE_ELEVATION, TELESCOPE_AZIMUTH, COUDE_TABLE_ANGLE):
+        try:
+            values.append(float(header[key]))
+        except KeyError:
+            raise KeyError(f"header has no {key} (telescope geometry) keyword") from None
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}={header[key]!r} is not an angle in degrees") from None
+    return values[0], values[1], values[2]

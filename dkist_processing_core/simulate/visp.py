@@ -7,11 +7,17 @@ state).
 
 Forward model of the expected light signal in detector pixel (y, x) for modulator state m::
 
-    signal = t * G(y, x) * A(y) * O[m] @ S(y, x - shift(y))
+    signal = t * G(y, x) * A(y) * O[m] @ M710 @ T(g) @ S(y, x - shift(y))
 
 * ``t``: exposure time (ms); ``G``: detector pixel response; ``A``: slit illumination (``L(y)`` for
   the lamp, ``S_ill(y)`` for sunlight);
-* ``O``: modulation matrix (rotating retarder + analyzer);
+* ``O``: modulation matrix (rotating retarder + analyzer); ``M710``: mirrors M7-M10, which turn
+  with the instrument;
+* ``T(g)``: the telescope (M1-M6) at the frame's geometry ``g`` (elevation, azimuth, coude table
+  angle; written as TELEVATN, TAZIMUTH, TTBLANGL); for lamp frames only the part after the
+  calibration unit; for polcal frames the part after the unit, the unit itself (its true
+  retardance and transmissions, off the nominal ones) and M1-M2 (see :mod:`.optics`). The polcal
+  sequence is taken once at each of several geometries; observe steps drift in geometry;
 * ``S(y, x)``: Stokes spectrum at the slit (the solar scene for observe frames, the unpolarized lamp
   for lamp gains, the mean solar spectrum for solar gains, and the mean solar spectrum passed
   through the calibration unit for polcal frames);
@@ -32,6 +38,7 @@ import numpy as np
 from astropy.io import fits
 
 from dkist_processing_core.calibration import keywords as kw
+from dkist_processing_core.calibration.polcal.model import header_angles_from_model
 from dkist_processing_core.simulate.detector import (
     DetectorTruth,
     expose,
@@ -50,6 +57,7 @@ from dkist_processing_core.simulate.observation import (
 )
 from dkist_processing_core.simulate.optics import (
     CalibrationUnitState,
+    TelescopeTruth,
     default_polcal_sequence,
     rotating_retarder_modulation_matrix,
 )
@@ -78,7 +86,18 @@ class VispConfig:
     n_solar_gain_repeats: int = 4
     n_polcal_repeats: int = 1
     polcal_sequence: list[CalibrationUnitState] = field(default_factory=default_polcal_sequence)
-    polcal_retardance_deg: float = 92.0
+    # The calibration unit as it is (the pipeline starts from the nominal 92 deg, 1, 1).
+    polcal_retardance_deg: float = 95.0
+    polcal_polarizer_transmission: float = 0.96
+    polcal_retarder_transmission: float = 0.98
+    telescope: TelescopeTruth = field(default_factory=TelescopeTruth)
+    # The polcal sequence is taken once at each telescope geometry (elevation, azimuth, table
+    # angle; degrees); gains at the first observe geometry; observe steps drift linearly.
+    polcal_geometries: list[tuple[float, float, float]] = field(
+        default_factory=lambda: [(30.0, 100.0, 20.0), (50.0, 140.0, 60.0), (70.0, 200.0, 150.0)]
+    )
+    observe_geometry: tuple[float, float, float] = (45.0, 150.0, 80.0)
+    observe_geometry_drift: tuple[float, float, float] = (0.3, 0.8, 0.0)  # per scan step
     modulator_retardance_deg: float = 127.0
     lamp_counts_per_ms: float = 10000.0
     continuum_counts_per_ms: float = 4000.0
@@ -104,6 +123,17 @@ class VispConfig:
     @property
     def shape(self) -> tuple[int, int]:
         return (int(self.size[0]), int(self.size[1]))
+
+    @property
+    def polcal_states(self) -> list[tuple[CalibrationUnitState, tuple[float, float, float]]]:
+        """The whole polcal sequence in time order: (unit state, geometry) of each step."""
+        return [(s, tuple(g)) for g in self.polcal_geometries for s in self.polcal_sequence]
+
+    def step_geometry(self, step: int) -> tuple[float, float, float]:
+        """(elevation, azimuth, table angle) of an observe scan step."""
+        return tuple(
+            float(g + step * d) for g, d in zip(self.observe_geometry, self.observe_geometry_drift)
+        )
 
     @property
     def exposure_times_ms(self) -> list[float]:
@@ -136,6 +166,14 @@ class VispModel:
         self.modulation_matrix = rotating_retarder_modulation_matrix(
             c.n_modulator_states, retardance_deg=c.modulator_retardance_deg, start_angle_deg=10.0
         )
+        # M7-M10 turn with the instrument: the pipeline sees O M7-10 as its modulation matrix.
+        self.effective_modulation_matrix = self.modulation_matrix @ c.telescope.coude_mueller()
+        self.gain_geometry = tuple(c.observe_geometry)
+        self.lamp_stokes = c.telescope.downstream(*self.gain_geometry)[:, 0]
+        self.sun_stokes = c.telescope.mueller(*self.gain_geometry)[:, 0]
+        self.step_telescope = np.stack(
+            [c.telescope.mueller(*c.step_geometry(k)) for k in range(c.n_scan_steps)]
+        )
         width = c.line_width_px if c.line_width_px is not None else max(nx / 40, 2.0)
         self.line = SpectralLine(
             center_px=(nx - 1) / 2,
@@ -157,8 +195,21 @@ class VispModel:
             RandomWaveField.create(seed + 25, big).evaluate(y, steps),
         )
         self.mean_solar_spectrum = self.line.profile(np.arange(nx))
+        # Stokes entering the coude lab in each polcal step: telescope after the unit, the unit,
+        # M1-M2 in front of it.
+        sunlight = c.telescope.upstream()[:, 0]
         self.polcal_input_stokes = np.stack(
-            [s.stokes_out(c.polcal_retardance_deg) for s in c.polcal_sequence], axis=1
+            [
+                c.telescope.downstream(*g)
+                @ s.stokes_out(
+                    c.polcal_retardance_deg,
+                    sunlight,
+                    c.polcal_polarizer_transmission,
+                    c.polcal_retarder_transmission,
+                )
+                for s, g in c.polcal_states
+            ],
+            axis=1,
         )
         offsets = np.arange(nx) - (nx - 1) / 2
         self.wavelengths_nm = c.line_wavelength_nm + offsets * c.dispersion_nm
@@ -197,7 +248,7 @@ class VispModel:
     def intensity_scale(self) -> float:
         """Counts/ms of calibrated, demodulated I per unit scene intensity (see module docs)."""
         g = self.pixel_response * self.solar_illumination[:, None]
-        return float(g.mean() * self.modulation_matrix[:, 0].mean())
+        return float(g.mean() * self.effective_modulation_matrix[:, 0].mean())
 
     def truth(self, *, include_stokes: bool = True) -> SimulationTruth:
         c = self.config
@@ -213,6 +264,9 @@ class VispModel:
             "spectral_shifts": self.spectral_shifts,
             "modulation_matrix": self.modulation_matrix,
             "demodulation_matrix": np.linalg.pinv(self.modulation_matrix),
+            "effective_modulation_matrix": self.effective_modulation_matrix,
+            "step_telescope_mueller": self.step_telescope,
+            "step_geometry": np.array([c.step_geometry(k) for k in range(c.n_scan_steps)]),
             "polcal_input_stokes": self.polcal_input_stokes,
             "continuum": self.continuum,
             "doppler": self.doppler,
@@ -244,7 +298,22 @@ class VispModel:
             "lamp_counts_per_ms": c.lamp_counts_per_ms,
             "continuum_counts_per_ms": c.continuum_counts_per_ms,
             "polcal_retardance_deg": c.polcal_retardance_deg,
-            "polcal_sequence": [dataclasses.asdict(s) for s in c.polcal_sequence],
+            "polcal_polarizer_transmission": c.polcal_polarizer_transmission,
+            "polcal_retarder_transmission": c.polcal_retarder_transmission,
+            "telescope": dataclasses.asdict(c.telescope),
+            "polcal_geometries": [list(g) for g in c.polcal_geometries],
+            "polcal_sequence": [
+                {
+                    **dataclasses.asdict(s),
+                    "elevation_deg": g[0],
+                    "azimuth_deg": g[1],
+                    "table_angle_deg": g[2],
+                }
+                for s, g in c.polcal_states
+            ],
+            "lamp_modulation_response": float(
+                np.mean(self.effective_modulation_matrix @ self.lamp_stokes)
+            ),
             "modulator_retardance_deg": c.modulator_retardance_deg,
             "line": dataclasses.asdict(self.line),
             "reference_row": c.shape[0] // 2,
@@ -258,7 +327,8 @@ class VispModel:
             "ao_lock_min_r0_m": AO_LOCK_MIN_R0_M,
             "conventions": (
                 "frames are (slit row, wavelength column); stokes truth is (4, scan step, slit, "
-                "wavelength) in counts/ms at unit gain and throughput; calibrated I = "
+                "wavelength) in counts/ms at unit gain and throughput, in the Sun's frame "
+                "(step_telescope_mueller maps it into the coude lab); calibrated I = "
                 "observe_exposure_ms * intensity_scale * stokes I; spectral_shifts[y] is the "
                 "detector column offset of row y's spectrum relative to the reference row"
             ),
@@ -295,7 +365,7 @@ def _plan(c: VispConfig) -> list[_Plan]:
         plans += [
             _Plan("gain", "SOLAR_GAIN", 1, c.solar_exposure_ms, m + 1, repeat=r) for m in range(n)
         ]
-    for k in range(len(c.polcal_sequence)):
+    for k in range(len(c.polcal_states)):
         for r in range(c.n_polcal_repeats):
             plans += [
                 _Plan("polcal", "POLCAL", 0, c.polcal_exposure_ms, m + 1, cal_state=k, repeat=r)
@@ -332,7 +402,7 @@ def iter_visp_frames(
     time = c.start_time
     previous_op = None
     cached_step: tuple[int, np.ndarray] | None = None
-    o = model.modulation_matrix
+    o = model.effective_modulation_matrix
     for index, p in enumerate(plans):
         if previous_op is not None and p.op != previous_op:
             time += datetime.timedelta(minutes=2)  # OP changeover
@@ -344,19 +414,22 @@ def iter_visp_frames(
         if p.task_type == "DARK":
             signal = np.zeros(c.shape)
         elif p.task_type == "LAMP_GAIN":
-            lamp = t * c.lamp_counts_per_ms * o[m, 0]
+            lamp = t * c.lamp_counts_per_ms * (o[m] @ model.lamp_stokes)
             signal = lamp * model.pixel_response * model.lamp_illumination[:, None]
         else:
             x = np.arange(nx)[None, :] - model.spectral_shifts[:, None]
             if p.task_type == "SOLAR_GAIN":
-                spectrum = c.continuum_counts_per_ms * model.line.profile(x) * o[m, 0]
+                spectrum = (
+                    c.continuum_counts_per_ms * model.line.profile(x) * (o[m] @ model.sun_stokes)
+                )
             elif p.task_type == "POLCAL":
                 s_k = model.polcal_input_stokes[:, p.cal_state]
                 spectrum = c.continuum_counts_per_ms * model.line.profile(x) * (o[m] @ s_k)
             else:
                 if cached_step is None or cached_step[0] != p.scan_step:
                     cached_step = (p.scan_step, model.stokes_at_step(p.scan_step, distorted=True))
-                spectrum = np.tensordot(o[m], cached_step[1], axes=1)
+                row = o[m] @ model.step_telescope[p.scan_step]
+                spectrum = np.tensordot(row, cached_step[1], axes=1)
             signal = t * model.pixel_response * model.solar_illumination[:, None] * spectrum
         data = expose(signal, model.detector, t, rng, c.noise)
 
@@ -367,9 +440,15 @@ def iter_visp_frames(
             )
         ip_run_id = f"{op_ids[p.op]}_ip{p.ip_index}"
         step = p.scan_step if p.scan_step is not None else 0
-        cal = c.polcal_sequence[p.cal_state] if p.cal_state is not None else None
+        cal, geometry = (
+            c.polcal_states[p.cal_state] if p.cal_state is not None else (None, model.gain_geometry)
+        )
+        if p.scan_step is not None:
+            geometry = c.step_geometry(p.scan_step)
         polarizer = cal.polarizer_angle_deg if cal is not None else None
         retarder = cal.retarder_angle_deg if cal is not None else None
+        # Headers give the GOS angles in DKIST's header frame.
+        header_polarizer, header_retarder = header_angles_from_model(polarizer, retarder)
         light = p.task_type in ("SOLAR_GAIN", "POLCAL", "OBSERVE")
         lock = bool(p.task_type in ("SOLAR_GAIN", "OBSERVE") and r0[index] >= AO_LOCK_MIN_R0_M)
         polarimeter_mode = {
@@ -403,10 +482,13 @@ def iter_visp_frames(
             kw.GOS_LAMP_LEVEL: "lamp" if p.task_type == "LAMP_GAIN" else "clear",
             kw.GOS_LAMP_STATUS: "on" if p.task_type == "LAMP_GAIN" else "off",
             kw.GOS_POLARIZER: kw.POLARIZER_NAME if polarizer is not None else "clear",
-            kw.GOS_POLARIZER_ANGLE: f"{polarizer or 0.0:.1f}",
+            kw.GOS_POLARIZER_ANGLE: f"{header_polarizer or 0.0:.1f}",
             kw.GOS_RETARDER: kw.RETARDER_NAME if retarder is not None else "clear",
-            kw.GOS_RETARDER_ANGLE: f"{retarder or 0.0:.1f}",
+            kw.GOS_RETARDER_ANGLE: f"{header_retarder or 0.0:.1f}",
             kw.GOS_APERTURE: "DarkShutter" if p.task_type == "DARK" else "FieldStop (5arcmin)",
+            kw.TELESCOPE_ELEVATION: geometry[0],
+            kw.TELESCOPE_AZIMUTH: geometry[1],
+            kw.COUDE_TABLE_ANGLE: geometry[2],
             kw.FRIED_PARAMETER_M: float(r0[index]),
             kw.AO_LOCK: lock,
             "VISP_001": 1,

@@ -11,6 +11,7 @@ from dkist_header_validator import spec122_validator
 from dkist_header_validator.exceptions import SpecValidationException
 
 from dkist_processing_core.calibration import keywords as kw
+from dkist_processing_core.calibration.polcal.model import model_angles_from_header
 from dkist_processing_core.simulate import (
     SimulatedObservation,
     VispConfig,
@@ -77,10 +78,17 @@ def test_visp_header_keywords_match_records_and_truth(visp):
         assert header["DATE-OBS"] == record.date_obs
         if record.task_type == "POLCAL":
             state = truth.polcal_sequence[record.cal_unit_state]
-            assert calibration_unit_angles(header) == (
-                state["polarizer_angle_deg"],
-                state["retarder_angle_deg"],
-            )
+            # The header gives the angles in DKIST's header frame.
+            for got, want in zip(
+                model_angles_from_header(*calibration_unit_angles(header)),
+                (state["polarizer_angle_deg"], state["retarder_angle_deg"]),
+            ):
+                # The same element orientation: equal angles modulo 180 degrees (or both clear).
+                assert (got is None and want is None) or (got - want) % 180.0 == pytest.approx(0)
+            assert (header[kw.TELESCOPE_ELEVATION], header[kw.TELESCOPE_AZIMUTH],
+                    header[kw.COUDE_TABLE_ANGLE]) == (
+                state["elevation_deg"], state["azimuth_deg"], state["table_angle_deg"]
+            )  # fmt: skip
         if record.task_type == "OBSERVE":
             assert header[kw.VISP_CURRENT_STEP] == record.spatial_step
             assert header["CRVAL3"] == pytest.approx(truth.step_hpln_arcsec[record.spatial_step])

@@ -14,6 +14,13 @@ from .. import tags as t
 from .frames import InputFrameError, keyword, read_header
 
 ALL_KINDS = (t.DARK, t.LAMP_GAIN, t.SOLAR_GAIN, t.POLCAL, t.OBSERVE)
+# A polcal step ends where the telescope moves by more than this between consecutive frames.
+GEOMETRY_TOLERANCE_DEG = 0.5
+
+
+def _wrapped(difference_deg: float) -> float:
+    """An angle difference brought into [-180, 180) degrees."""
+    return (difference_deg + 180.0) % 360.0 - 180.0
 
 
 class ParseInputData(Task):
@@ -30,8 +37,11 @@ class ParseInputData(Task):
     - its exposure time ``CAM__004`` (ms);
     - the instrument's own selectors (modulator state, scan step, mosaic tile,
       wavelength), added by the instrument's subclass;
-    - for polcal frames, the calibration-unit state: frames with the same
-      polarizer and retarder angles (``PAC__004`` to ``PAC__007``) share a state index.
+    - for polcal frames, the calibration-unit state (the step of the polcal sequence):
+      in time order (``DATE-OBS``), consecutive frames with the same polarizer and
+      retarder angles (``PAC__004`` to ``PAC__007``) and a telescope geometry
+      (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``) within 0.5 degree of the previous
+      frame's share a state index; the state's geometry is the mean of its frames'.
 
     Frames are not copied: the scratch index points at them where they are. A
     truncated file, a missing or mistyped keyword, a frame kind the workflow does
@@ -71,7 +81,7 @@ class ParseInputData(Task):
         shape: tuple[int, int] | None = None
         first_path: Path | None = None
         counts: Counter[str] = Counter()
-        polcal_states: dict[tuple, int] = {}
+        polcal: list[tuple[str, tuple, tuple, Path, list[str]]] = []
         with self.scratch.batch():
             for frame in self.progress(frames, description="parsing input frames"):
                 path = Path(frame["path"])
@@ -100,20 +110,72 @@ class ParseInputData(Task):
                 if kind == t.POLCAL:
                     try:
                         angles = kw.calibration_unit_angles(header)
+                        geometry = kw.telescope_geometry(header)
+                        date = str(header["DATE-OBS"])
                     except (KeyError, ValueError) as e:
                         raise InputFrameError(f"{path}: {e.args[0]}") from None
-                    state = polcal_states.setdefault(angles, len(polcal_states))
-                    frame_tags.append(t.calibration_unit_state(state))
+                    frame_tags += self.instrument_tags(header, path, kind)
+                    polcal.append((date, angles, geometry, path, frame_tags))
+                    counts[kind] += 1
+                    continue
                 frame_tags += self.instrument_tags(header, path, kind)
                 self.scratch.add(path, frame_tags)
                 counts[kind] += 1
+            polcal_states = self._polcal_states(polcal)
         summary = {
             "frame_shape": list(shape),
             "frame_counts": dict(sorted(counts.items())),
-            "polcal_states": [
-                {"state": k, "polarizer_angle_deg": a[0], "retarder_angle_deg": a[1]}
-                for a, k in sorted(polcal_states.items(), key=lambda item: item[1])
-            ],
+            "polcal_states": polcal_states,
         }
         self.scratch.write_json(summary, [t.INPUT_SUMMARY], "input_summary")
         self.logger.info("indexed %d frames: %s", sum(counts.values()), dict(counts))
+
+    def _polcal_states(self, polcal: list) -> list[dict]:
+        """Tag polcal frames with their sequence step; the steps' angles and mean geometry."""
+        steps, states = polcal_steps(
+            [(date, angles, geometry) for date, angles, geometry, *_ in polcal]
+        )
+        for (_, _, _, path, frame_tags), k in zip(polcal, steps):
+            self.scratch.add(path, [*frame_tags, t.calibration_unit_state(k)])
+        return states
+
+
+def polcal_steps(frames: list[tuple[str, tuple, tuple]]) -> tuple[list[int], list[dict]]:
+    """The polcal sequence's steps from its frames' ``(DATE-OBS, unit angles, geometry)``.
+
+    In time order, a new step starts where the unit's angles change or the telescope moves by
+    more than :data:`GEOMETRY_TOLERANCE_DEG` from the previous frame. Returns each frame's step
+    (in the given order) and each step's angles and mean geometry (azimuths may cross 0/360).
+    """
+    order = sorted(range(len(frames)), key=lambda i: frames[i][0])
+    step_of = [0] * len(frames)
+    states: list[dict] = []
+    firsts: list[tuple] = []  # each state's first geometry; the mean is taken around it
+    sums: list[list[float]] = []
+    previous, last = None, None
+    for i in order:
+        _, angles, geometry = frames[i]
+        moved = last is not None and any(
+            abs(_wrapped(a - b)) > GEOMETRY_TOLERANCE_DEG for a, b in zip(geometry, last)
+        )
+        last = geometry
+        if angles != previous or moved:
+            states.append(
+                {"state": len(states), "polarizer_angle_deg": angles[0],
+                 "retarder_angle_deg": angles[1]}
+            )  # fmt: skip
+            firsts.append(geometry)
+            sums.append([0.0, 0.0, 0.0, 0.0])
+            previous = angles
+        total = sums[-1]
+        for j, value in enumerate(geometry):
+            total[j] += _wrapped(value - firsts[-1][j])
+        total[3] += 1
+        step_of[i] = len(states) - 1
+    for state, first, (el, az, ta, n) in zip(states, firsts, sums):
+        state.update(
+            elevation_deg=first[0] + el / n,
+            azimuth_deg=(first[1] + az / n) % 360.0,
+            table_angle_deg=(first[2] + ta / n) % 360.0,
+        )
+    return step_of, states

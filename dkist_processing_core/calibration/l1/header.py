@@ -119,6 +119,11 @@ class L1Provenance(BaseModel):
         default_factory=dict, description="Parameter values used, name -> JSON value (HISTORY)"
     )
     task_order: list[str] = Field(default_factory=list, description="Tasks in run order (HISTORY)")
+    fitted_values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values fitted during the run and used for these frames (e.g. the polcal "
+        "calibration unit), name -> JSON value (HISTORY)",
+    )
     info_url: str = Field(description="INFO_URL: documentation page of this workflow version")
     head_url: str = Field(description="HEAD_URL: documentation of the headers of this frame")
     cal_url: str = Field(description="CAL_URL: calibration documentation / code of this version")
@@ -266,6 +271,9 @@ def _history_cards(provenance: L1Provenance) -> list[str]:
         records.append(f"PARAM {name}={value}")
     for name in sorted(provenance.library_versions):
         records.append(f"VERSION {name}={provenance.library_versions[name]}")
+    for name in sorted(provenance.fitted_values):
+        value = json.dumps(provenance.fitted_values[name], separators=(",", ":"))
+        records.append(f"FIT {name}={value}")
     cards = []
     for record in records:
         text = f"{HISTORY_PREFIX} {record}"
@@ -282,7 +290,8 @@ def _history_cards(provenance: L1Provenance) -> list[str]:
 def read_provenance_history(header: fits.Header) -> dict[str, Any]:
     """Read back the provenance written in HISTORY by :func:`build_l1_header`.
 
-    Returns ``{"task_order": [...], "parameter_values": {...}, "library_versions": {...}}``.
+    Returns ``{"task_order": [...], "parameter_values": {...}, "library_versions": {...},
+    "fitted_values": {...}}``.
     """
     records: list[str] = []
     for value in header.get("HISTORY", []):
@@ -291,7 +300,12 @@ def read_provenance_history(header: fits.Header) -> dict[str, Any]:
             records[-1] += text[len(HISTORY_PREFIX) + 2 :]
         elif text.startswith(f"{HISTORY_PREFIX} "):
             records.append(text[len(HISTORY_PREFIX) + 1 :])
-    out: dict[str, Any] = {"task_order": [], "parameter_values": {}, "library_versions": {}}
+    out: dict[str, Any] = {
+        "task_order": [],
+        "parameter_values": {},
+        "library_versions": {},
+        "fitted_values": {},
+    }
     for record in records:
         kind, _, rest = record.partition(" ")
         if kind == "TASK":
@@ -302,6 +316,9 @@ def read_provenance_history(header: fits.Header) -> dict[str, Any]:
         elif kind == "VERSION":
             name, _, value = rest.partition("=")
             out["library_versions"][name] = value
+        elif kind == "FIT":
+            name, _, value = rest.partition("=")
+            out["fitted_values"][name] = json.loads(value)
     return out
 
 

@@ -58,6 +58,8 @@ def l1_provenance(task: Task) -> L1Provenance:
         for p in context.spec.parameters
         if p.name in context.declared_parameters
     }
+    from ..polcal.task import polcal_provenance
+
     versions = {name: package_version(name) for name in RECORDED_PACKAGES}
     versions["dkist-processing-core"] = library_version
     versions[instrument_package] = package_version(instrument_package)
@@ -77,6 +79,7 @@ def l1_provenance(task: Task) -> L1Provenance:
         product_id=given.get("product_id") or f"L1-{dataset_id}",
         parameter_values=used,
         task_order=list(context.task_order),
+        fitted_values=polcal_provenance(task.scratch),
         info_url=workflow_doc_url(instrument, context.workflow_name, context.workflow_version),
         head_url=header_spec_url(),
         cal_url=workflow_source_url(instrument, context.workflow_version),

@@ -30,15 +30,21 @@ class AssembleQualityReport(Task):
     machine-readable quality data, in ``dkist-quality``'s format) and drawn into a PDF
     report with ``dkist-quality``.
 
+    Diagnostics that calibration tasks wrote for the report (``QUALITY``, ``TASK_<kind>``
+    JSON, e.g. the polcal fit: calibration-unit parameters with uncertainties, residuals,
+    polarimetric efficiencies) are included as they are, one JSON file each.
+
     Inputs
     ------
-    L1 frames tagged ``OUTPUT``, ``L1``.
+    L1 frames tagged ``OUTPUT``, ``L1``; calibration diagnostics tagged ``QUALITY``.
 
     Outputs
     -------
     The quality data (JSON, tagged ``OUTPUT``, ``QUALITY``, ``QUALITY_DATA``), the report
     metrics in ``dkist-quality``'s format (JSON, ``QUALITY_REPORT_DATA``) and the PDF
-    quality report (``QUALITY_REPORT``).
+    quality report (``QUALITY_REPORT``); each calibration diagnostic (e.g. the polarimetric
+    fit) as ``<dataset>_<name>.json``, tagged ``OUTPUT``, ``QUALITY``, ``DIAGNOSTIC`` and
+    the task kind that made it.
 
     Parameters
     ----------
@@ -67,6 +73,17 @@ class AssembleQualityReport(Task):
         folder = self.scratch.path_for("report").parent
         for kind, path in write_quality_data(metrics, folder, stem=metrics.dataset_id).items():
             self.scratch.add(path, [t.OUTPUT, t.QUALITY, t.Tag(kind.upper())])
+        for path in self.scratch.find(t.QUALITY):
+            tags = self.scratch.tags_of(path)
+            if t.OUTPUT in tags:
+                continue
+            name = path.stem.split(".")[0]
+            copy = self.scratch.write_json(
+                self.scratch.read_json(path),
+                [t.OUTPUT, t.QUALITY, t.DIAGNOSTIC, *t.of_kinds(tags, t.TaskKind)],
+                f"{metrics.dataset_id}_{name}",
+            )
+            self.logger.info("quality: included %s as %s", path.name, copy.name)
         report = write_quality_report(metrics, folder / f"{metrics.dataset_id}_quality_report.pdf")
         self.scratch.add(report, [t.OUTPUT, t.QUALITY, t.QUALITY_REPORT])
         for warning in metrics.warnings:

@@ -150,6 +150,18 @@ def accumulate_demodulation(
     return stokes
 
 
+def correct_telescope_polarization(stokes: np.ndarray, telescope: np.ndarray) -> np.ndarray:
+    """Stokes in the Sun's frame from Stokes entering the coude lab: ``T^-1 S``, in place.
+
+    ``stokes`` is (4, y, x) float32; ``telescope`` the (4, 4) telescope Mueller matrix at the
+    frame's geometry. One 4x4 product per pixel, done plane by plane on float32 rows.
+    """
+    inverse = np.linalg.inv(np.asarray(telescope, dtype=np.float64)).astype(np.float32)
+    flat = stokes.reshape(4, -1)
+    flat[...] = inverse @ flat
+    return stokes
+
+
 def calibrate_polarimetric_step(
     frames: Iterable[tuple[int, np.ndarray]],
     dark: np.ndarray,

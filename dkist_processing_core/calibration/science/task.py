@@ -9,9 +9,12 @@ import numpy as np
 
 from ...framework import Scratch, Task
 from ...framework.parallel import map_frames
+from .. import keywords as kw
 from .. import tags as t
 from ..input.frames import read_raw_frame
 from ..polcal.algorithm import demodulation_per_pixel
+from ..polcal.model import TelescopeMirrors, telescope
+from ..polcal.task import read_polcal_fit
 from ..products import (
     array_product_path,
     dark_for,
@@ -20,7 +23,12 @@ from ..products import (
     read_array_product,
     single_exposure_time,
 )
-from .algorithm import calibrate_polarimetric_step, dark_gain_correct, reciprocal_gain
+from .algorithm import (
+    calibrate_polarimetric_step,
+    correct_telescope_polarization,
+    dark_gain_correct,
+    reciprocal_gain,
+)
 
 STOKES = ("I", "Q", "U", "V")
 
@@ -60,8 +68,21 @@ class SpectropolarimetricScienceCalibration(Task):
     (so all rows share one wavelength scale), and demodulated pixel by pixel with
     the demodulation matrix :math:`D` of the pixel's polcal bin:
 
-    .. math:: S_i(y, \lambda) = \sum_{m=1}^{n_\mathrm{mod}} D_{im}(y, \lambda)\, C_m(y, \lambda),
+    .. math:: S'_i(y, \lambda) = \sum_{m=1}^{n_\mathrm{mod}} D_{im}(y, \lambda)\, C_m(y, \lambda),
               \quad i \in \{I, Q, U, V\}.
+
+    :math:`S'` is the Stokes vector entering the coudé lab. The telescope's
+    polarization is then removed at the step's own geometry,
+
+    .. math:: S = T(e, a, \tau)^{-1} S',
+              \quad T = R(a - \tau)\, M_{56}\, R(-e - r_{45})\, M_{34}\,
+              R(-90^\circ + r_{23})\, M_{12},
+
+    with the telescope model and mirror parameters the polarimetric calibration used
+    (see its page) and :math:`e, a, \tau` the mean elevation, azimuth and coudé table
+    angle (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``) of the step's raw frames. Limits:
+    the geometry changes little during one step (its mean stands for all its frames);
+    the mirror parameters are those of the telescope calibration, not fitted here.
 
     Frames are streamed one at a time; only the four Stokes planes of the current
     step are held in memory. Every modulator state must appear once per step.
@@ -70,7 +91,7 @@ class SpectropolarimetricScienceCalibration(Task):
     ------
     Raw frames tagged ``INPUT``, ``TASK_OBSERVE``, ``STEP_<n>``, ``MODSTATE_<m>``;
     the master darks; the combined gain; the spectral shifts; the demodulation
-    matrices.
+    matrices; the polcal fit document (telescope mirror parameters).
 
     Outputs
     -------
@@ -98,6 +119,7 @@ class SpectropolarimetricScienceCalibration(Task):
         (t.INTERMEDIATE, t.task(t.GAIN)),
         (t.INTERMEDIATE, t.task(t.GEOMETRIC)),
         (t.INTERMEDIATE, t.task(t.DEMODULATION)),
+        (t.INTERMEDIATE, t.task(t.POLCAL)),
     )
     writes = ((t.CALIBRATED,),)
 
@@ -112,6 +134,8 @@ class SpectropolarimetricScienceCalibration(Task):
         binned = read_array_product(scratch, t.task(t.DEMODULATION), needed_by=self.name)
         n_mod = binned.shape[-1]
         demodulation = demodulation_per_pixel(binned, shape)
+        fit = read_polcal_fit(scratch)
+        mirrors = TelescopeMirrors(**fit["telescope_mirrors"]) if fit else None
         steps = t.SpatialStep.values(scratch, t.INPUT, t.task(t.OBSERVE))
         for step in self.progress(steps, description="scan steps"):
             paths = scratch.find(t.INPUT, t.task(t.OBSERVE), t.spatial_step(step))
@@ -128,6 +152,12 @@ class SpectropolarimetricScienceCalibration(Task):
             except ValueError as e:
                 raise ValueError(f"scan step {step}: {e}") from e
             first_header = headers[0]
+            if mirrors is not None:
+                try:
+                    geometry = np.mean([kw.telescope_geometry(h) for h in headers], axis=0)
+                except (KeyError, ValueError) as e:
+                    raise ValueError(f"scan step {step}: {e.args[0]}") from e
+                correct_telescope_polarization(stokes, telescope(mirrors, *geometry))
             for i, name in enumerate(STOKES):
                 write_calibrated(
                     self, stokes[i], first_header, [t.spatial_step(step), t.stokes(name)],

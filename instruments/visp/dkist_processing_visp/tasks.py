@@ -91,9 +91,14 @@ class VispWriteL1Frames(WriteL1Frames):
     :math:`V/I` relative to the mean intensity (``POL_NOIS``), and its sensitivity
     the same noise relative to the largest intensity (``POL_SENS``).
 
+    The calibration-unit parameters the polarimetric calibration fitted (value,
+    uncertainty, fitted or held) and the telescope mirror parameters used are recorded
+    in the provenance (``HISTORY`` records ``DKPC FIT``).
+
     Inputs
     ------
-    Frames tagged ``CALIBRATED``, ``STEP_<n>``, ``STOKES_<s>``.
+    Frames tagged ``CALIBRATED``, ``STEP_<n>``, ``STOKES_<s>``; the polcal fit
+    (``INTERMEDIATE``, ``TASK_POLCAL``).
 
     Outputs
     -------
@@ -104,6 +109,8 @@ class VispWriteL1Frames(WriteL1Frames):
     l1_quantize_level
         As for the shared L1 writing.
     """
+
+    reads = (*WriteL1Frames.reads, (t.INTERMEDIATE, t.task(t.POLCAL)))
 
     def groups(self) -> list[list[Path]]:
         steps = t.SpatialStep.values(self.scratch, t.CALIBRATED)

@@ -98,7 +98,8 @@ def test_exposure_time_with_no_matching_dark(observation, tmp_path):
 
 
 def test_polcal_sequence_that_cannot_constrain_the_fit(observation, tmp_path):
-    # Without the states that have the retarder in the beam, no circular polarization is made.
+    # Without the states that have the retarder in the beam the unit's retardance (and the
+    # retarder's transmission) cannot be fitted: the error names them.
     document = observation.input_dataset_document()
     document["frames"] = [
         f
@@ -107,7 +108,8 @@ def test_polcal_sequence_that_cannot_constrain_the_fit(observation, tmp_path):
     ]
     error = fail(observation, tmp_path, input_dataset=document)
     assert error.task_name == "PolarimetricCalibration"
-    assert "Stokes V unconstrained" in str(error)
+    assert "cannot determine the calibration-unit parameter(s) retardance_deg" in str(error)
+    assert "no state has the retarder in the beam" in str(error)
     # The darks and gains made before the failure are kept as they were.
     before = stored(tmp_path)
     assert len(before) >= 5

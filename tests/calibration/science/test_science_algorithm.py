@@ -10,6 +10,7 @@ from dkist_processing_core.calibration.polcal.algorithm import (
 )
 from dkist_processing_core.calibration.science.algorithm import (
     calibrate_polarimetric_step,
+    correct_telescope_polarization,
     dark_gain_correct,
     demodulate,
     reciprocal_gain,
@@ -80,17 +81,27 @@ def science(visp, visp_calibration):
             (r.modulator_state - 1, _read(visp, r))
             for r in visp.select("OBSERVE", spatial_step=step)
         )
-        steps.append(
-            calibrate_polarimetric_step(
-                frames,
-                dark,
-                inverse_gain,
-                demod,
-                n_mod,
-                spectral_shifts=visp_calibration.spectral_shifts,
-            )
+        stokes = calibrate_polarimetric_step(
+            frames,
+            dark,
+            inverse_gain,
+            demod,
+            n_mod,
+            spectral_shifts=visp_calibration.spectral_shifts,
         )
+        # Into the Sun's frame: the telescope at the step's geometry removed.
+        steps.append(correct_telescope_polarization(stokes, truth.step_telescope_mueller[step]))
     return np.stack(steps, axis=1), demod
+
+
+def test_telescope_correction_inverts_the_telescope():
+    rng = np.random.default_rng(2)
+    telescope = np.eye(4) + 0.1 * rng.normal(size=(4, 4))
+    true = rng.normal(size=(4, 8, 6)).astype(np.float32)
+    seen = np.einsum("ij,jyx->iyx", telescope, true).astype(np.float32)
+    out = correct_telescope_polarization(seen, telescope)
+    assert out is seen  # in place
+    np.testing.assert_allclose(out, true, atol=1e-5)
 
 
 def _read(visp, record):
