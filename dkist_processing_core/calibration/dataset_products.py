@@ -25,7 +25,25 @@ from .inventory.task import MakeDatasetInventory
 from .movie.task import MakeBrowseMovie
 from .quality.task import AssembleQualityReport
 
-__all__ = ["PRODUCT_TASKS", "add_dataset_product_tasks", "dataset_products_workflow"]
+__all__ = [
+    "PRODUCT_TASKS",
+    "add_dataset_product_tasks",
+    "dataset_products_workflow",
+    "load_l1_dataset",
+]
+
+
+def load_l1_dataset(scratch_dir):
+    """The L1 dataset of a run as a ``dkist.Dataset`` (``TiledDataset`` for a mosaic), from
+    the dataset ASDF its :class:`~.asdf.task.WriteDatasetAsdf` task wrote beside the frames."""
+    import dkist
+
+    from ..framework import Scratch
+
+    with Scratch(scratch_dir) as scratch:
+        path = scratch.find_one(t.OUTPUT, t.ASDF)
+    return dkist.load_dataset(path)
+
 
 #: The product tasks, in the order a workflow runs them.
 PRODUCT_TASKS: tuple[type[Task], ...] = (
@@ -44,6 +62,7 @@ def add_dataset_product_tasks(workflow: Workflow, after: type[Task] | str | None
     Returns the names of the added tasks.
     """
     upstream = [] if after is None else [after]
+    workflow.dataset_loader = load_l1_dataset
     return [
         workflow.add(AssembleQualityReport, upstreams=upstream),
         workflow.add(MakeBrowseMovie, upstreams=upstream),

@@ -9,8 +9,9 @@ itself (Graphviz dot or Mermaid) for the documentation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .parameters import Parameter, ParameterValueError, declarations_of
@@ -42,6 +43,10 @@ class Workflow:
     ``provides`` declares the tag queries available before the first task runs
     (for example input frames already in the scratch); usually a workflow's
     first task brings its inputs in and declares them as its ``writes``.
+
+    ``dataset_loader``, when set, opens the dataset a run of this workflow made, from
+    the run's scratch folder, in the community's types (for DKIST workflows a
+    ``dkist.Dataset``); :meth:`RunReport.dataset` calls it.
     """
 
     def __init__(
@@ -52,8 +57,10 @@ class Workflow:
         instrument: str | None = None,
         description: str = "",
         provides: Iterable[TagQuery] = (),
+        dataset_loader: Callable[[Path], Any] | None = None,
     ):
         self.name = name
+        self.dataset_loader = dataset_loader
         self.version = version
         self.instrument = instrument
         self.description = description

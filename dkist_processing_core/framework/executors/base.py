@@ -62,6 +62,22 @@ class RunReport(BaseModel):
     error: str | None = None
     duration_s: float = 0.0
     code_versions: dict[str, str] = {}
+    scratch_dir: Path | None = None
+
+    def dataset(self):
+        """The dataset this run made, opened by its workflow's loader: for the DKIST
+        workflows a ``dkist.Dataset`` (a ``TiledDataset`` for a mosaic) over the L1 frames,
+        from the dataset ASDF the workflow wrote.
+        """
+        if self.scratch_dir is None:
+            raise LookupError(f"the report of recipe run {self.recipe_run_id} names no scratch")
+        workflow = resolve_workflow(self.workflow, self.workflow_version)
+        if workflow.dataset_loader is None:
+            raise LookupError(
+                f"workflow {workflow.reference} {workflow.version} makes no dataset it can open "
+                "(it sets no dataset_loader)"
+            )
+        return workflow.dataset_loader(Path(self.scratch_dir))
 
     def task(self, name: str) -> TaskRecord:
         return next(t for t in self.tasks if t.name == name)
@@ -293,6 +309,7 @@ def build_report(spec: RunSpec, workflow: Workflow, records: dict[str, TaskRecor
         error=failed.error if failed else None,
         duration_s=time.perf_counter() - start,
         code_versions=code_versions(workflow),
+        scratch_dir=Path(spec.scratch_dir).resolve(),
     )
 
 
