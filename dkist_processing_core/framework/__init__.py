@@ -5,14 +5,17 @@ It knows nothing of telescopes or databases.
 
 from .atomic import atomic_write
 from .context import ParameterError, ParameterValues, RunContext
+from .errors import ExpectedError, InputError, is_expected
 from .executors import LocalExecutor, RunReport, TaskFailed, TaskRecord, execute_task
 from .registry import Instrument, WorkflowNotFound, instruments, resolve_workflow
-from .scratch import Scratch, ScratchError
+from .scratch import Scratch, ScratchConflict, ScratchError
 from .spec import ParameterValue, RunSpec
 from .task import Task
 from .workflow import Workflow, WorkflowValidationError
 
 __all__ = [
+    "ExpectedError",
+    "InputError",
     "Instrument",
     "LocalExecutor",
     "ParameterError",
@@ -22,6 +25,7 @@ __all__ = [
     "RunReport",
     "RunSpec",
     "Scratch",
+    "ScratchConflict",
     "ScratchError",
     "Task",
     "TaskFailed",
@@ -32,5 +36,6 @@ __all__ = [
     "atomic_write",
     "execute_task",
     "instruments",
+    "is_expected",
     "resolve_workflow",
 ]

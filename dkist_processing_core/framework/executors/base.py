@@ -6,6 +6,12 @@ workflow, skips a task the journal says has completed, removes the partial
 outputs of an interrupted earlier attempt, builds the run context, runs the
 task and records the outcome. The arguments are a JSON run spec and a task
 name, so they cross process boundaries as plain text.
+
+A failed task's log record is its error message alone when the failure is
+expected (bad input or configuration, see :mod:`..errors`), and the message
+with the traceback otherwise. Running a task leaves the process's state (working
+directory, warnings filters, logging configuration, numpy error handling,
+matplotlib settings) as it found it (see :mod:`..isolation`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import traceback
 from pydantic import BaseModel
 
 from ..context import RunContext
+from ..errors import is_expected
+from ..isolation import preserved_process_state
 from ..logs import run_logger
 from ..registry import resolve_workflow
 from ..scratch import Scratch
@@ -57,8 +65,13 @@ def execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None = None
     """Run one task of a run (unless it already completed); never raises for a task error.
 
     The returned record says what happened; a failed task's error message names
-    the exception and its text, the traceback goes to the log.
+    the exception and its text; the traceback of an unexpected failure goes to the log.
     """
+    with preserved_process_state():
+        return _execute_task(spec, task_name, workflow)
+
+
+def _execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None) -> TaskRecord:
     workflow = workflow or load_workflow(spec)
     node = workflow.node(task_name)
     journal = RunJournal(spec.scratch_dir)
@@ -69,9 +82,15 @@ def execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None = None
             logger.info("already completed in an earlier invocation; not run again")
             return previous.model_copy(update={"resumed": True})
         scratch = Scratch(spec.scratch_dir, writer=task_name)
-        if previous.status in (RUNNING, FAILED):
-            removed = scratch.remove_written_by(task_name)
-            logger.info("earlier attempt did not complete; removed its %d partial outputs", removed)
+        # An earlier attempt may have been interrupted at any point (even by kill -9): remove
+        # its outputs, its unfinished writes and the files it left unindexed, so it starts clean.
+        removed = scratch.remove_written_by(task_name)
+        leftovers = scratch.discard_leftovers(task_name)
+        if previous.status in (RUNNING, FAILED) or removed or leftovers:
+            logger.info(
+                "earlier attempt did not complete; removed its %d outputs and %d unfinished files",
+                removed, len(leftovers),
+            )  # fmt: skip
         journal.start(task_name)
         context = RunContext(
             spec=spec,
@@ -89,7 +108,10 @@ def execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None = None
             node.task(context, name=task_name).run()
         except Exception as e:
             message = f"{type(e).__name__}: {e}"
-            logger.error("failed: %s\n%s", message, traceback.format_exc())
+            if is_expected(e):
+                logger.error("failed: %s", message)
+            else:
+                logger.error("failed: %s\n%s", message, traceback.format_exc())
             journal.finish(task_name, FAILED, message)
             return journal.record(task_name)
         finally:

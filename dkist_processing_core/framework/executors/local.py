@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..isolation import preserved_process_state
 from ..logs import run_logger
 from ..spec import RunSpec
 from .base import RunReport, build_report, execute_task, load_workflow, raise_for_failure
@@ -22,6 +23,11 @@ class LocalExecutor:
     name = "local"
 
     def run(self, spec: RunSpec) -> RunReport:
+        """Run (or resume) ``spec``; the process's state is as before afterwards."""
+        with preserved_process_state():
+            return self._run(spec)
+
+    def _run(self, spec: RunSpec) -> RunReport:
         start = time.perf_counter()
         workflow = load_workflow(spec)
         logger = run_logger(spec.recipe_run_id)
