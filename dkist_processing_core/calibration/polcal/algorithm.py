@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dkist_processing_core.framework.errors import InputError
+
 STOKES = ("I", "Q", "U", "V")
 
 
@@ -85,7 +87,7 @@ def calibration_unit_stokes(
     return np.stack(vectors, axis=1)
 
 
-class PolcalSequenceError(ValueError):
+class PolcalSequenceError(ValueError, InputError):
     """The polcal sequence cannot constrain the modulation matrix."""
 
 
