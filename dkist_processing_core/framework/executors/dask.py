@@ -46,7 +46,12 @@ def local_cluster(**options: Any):
     from distributed import LocalCluster
 
     dashboard = options.pop("dashboard", False)
-    options.setdefault("host", LOOPBACK)
+    if options.get("processes", True):
+        options.setdefault("host", LOOPBACK)  # scheduler, nannies, workers and their http
+    else:
+        # In-process workers talk over inproc://, but each still serves http (health,
+        # metrics) on every interface unless given an address.
+        options.setdefault("worker_dashboard_address", f"{LOOPBACK}:0")
     options.setdefault("dashboard_address", f"{LOOPBACK}:0" if dashboard else None)
     return LocalCluster(**options)
 
