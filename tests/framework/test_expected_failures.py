@@ -20,6 +20,7 @@ from dkist_processing_core.framework import (
 from dkist_processing_core.framework.parallel import FrameError
 
 from .test_local_executor import make_spec
+from .test_parallel import spec as chunked_spec
 
 
 class Records(logging.Handler):
@@ -82,3 +83,20 @@ def test_the_calibration_error_classes_are_expected_and_keep_their_bases():
     assert not is_expected(ValueError("x")) and not is_expected(KeyError("x"))
     assert is_expected(FrameError({"path": "a"}, "InputFrameError: a", expected=True))
     assert not is_expected(FrameError({"path": "a"}, "ZeroDivisionError: a"))
+
+
+def test_bad_input_in_a_chunk_of_frames_is_logged_as_its_message(tmp_path, log):
+    with pytest.raises(TaskFailed) as failed:
+        LocalExecutor().run(chunked_spec(tmp_path, chunk=3, bad_input_on=4))
+    assert "raw/frame0004.fits: keyword 'CAM__004' is missing" in failed.value.error
+    for record in [r for r in log if r.levelno == logging.ERROR]:
+        assert "Traceback" not in record.getMessage()
+
+
+def test_a_bug_in_a_chunk_of_frames_keeps_its_traceback(tmp_path, log):
+    with pytest.raises(TaskFailed):
+        LocalExecutor().run(chunked_spec(tmp_path, chunk=3, fail_on=4))
+    frame_record = next(r for r in log if "frame raw/frame0004.fits failed" in r.getMessage())
+    assert "Traceback (most recent call last)" in frame_record.getMessage()
+    task_record = next(r for r in log if "failed: FrameError" in r.getMessage())
+    assert "Traceback (most recent call last)" in task_record.getMessage()
