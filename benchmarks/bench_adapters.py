@@ -80,12 +80,10 @@ def test_local_per_task_overhead(benchmark, tmp_path, yardsticks):
 
 def test_dask_per_task_overhead(benchmark, tmp_path, yardsticks):
     distributed = pytest.importorskip("distributed")
-    from dkist_processing_core.framework.executors.dask import DaskExecutor
+    from dkist_processing_core.framework.executors.dask import DaskExecutor, local_cluster
 
     with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
+        local_cluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
         distributed.Client(cluster) as client,
     ):
         executor = DaskExecutor(client)

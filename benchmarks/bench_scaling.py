@@ -117,9 +117,9 @@ def _measure(benchmark, name, executor, observation, root) -> dict[str, float]:
 
 
 def _cluster(workers: int):
-    return distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-    )
+    from dkist_processing_core.framework.executors.dask import local_cluster
+
+    return local_cluster(n_workers=workers, threads_per_worker=1, processes=True)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from ..framework import Scratch
+from ..framework.errors import ExpectedError
 from . import tags as t
 from .input.frames import InputFrameError, read_raw_frame
 
 
-class MissingCalibrationError(LookupError):
+class MissingCalibrationError(LookupError, ExpectedError):
     """A calibration product a task needs is not in the run (e.g. no dark for an exposure time)."""
 
 

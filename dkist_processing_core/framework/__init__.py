@@ -5,6 +5,7 @@ It knows nothing of telescopes or databases.
 
 from .atomic import atomic_write
 from .context import ParameterError, ParameterValues, RunContext
+from .errors import ExpectedError, InputError, is_expected
 from .executors import (
     LocalExecutor,
     RunReport,
@@ -16,12 +17,14 @@ from .executors import (
 from .libraries import code_versions
 from .parameters import Parameter, ParameterValueError
 from .registry import Instrument, WorkflowNotFound, instruments, resolve_workflow
-from .scratch import Scratch, ScratchError
+from .scratch import Scratch, ScratchConflict, ScratchError
 from .spec import ParameterValue, RunSpec
 from .task import Task
 from .workflow import Workflow, WorkflowValidationError
 
 __all__ = [
+    "ExpectedError",
+    "InputError",
     "Instrument",
     "LocalExecutor",
     "Parameter",
@@ -33,6 +36,7 @@ __all__ = [
     "RunReport",
     "RunSpec",
     "Scratch",
+    "ScratchConflict",
     "ScratchError",
     "Task",
     "TaskFailed",
@@ -44,6 +48,7 @@ __all__ = [
     "code_versions",
     "execute_task",
     "instruments",
+    "is_expected",
     "read_run_report",
     "resolve_workflow",
 ]

@@ -7,11 +7,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ExpectedError
 from .scratch import Scratch
 from .spec import ParameterValue, RunSpec
 
 
-class ParameterError(KeyError):
+class ParameterError(KeyError, ExpectedError):
     """A parameter value that a task needs is not part of the run."""
 
     def __str__(self) -> str:  # KeyError quotes its message; say it plainly

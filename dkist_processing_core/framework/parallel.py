@@ -49,10 +49,13 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import sys
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+
+from .errors import is_expected
 
 SCHEDULER_ADDRESS_KEY = "dask_scheduler_address"
 CHUNK_SIZE_KEY = "frame_chunk_size"
@@ -61,11 +64,16 @@ IN_FLIGHT_PER_WORKER = 2  # submitted but unfinished chunks per worker: one runn
 
 
 class FrameError(RuntimeError):
-    """A frame (an item of :func:`map_frames`) failed; the message names it and the error."""
+    """A frame (an item of :func:`map_frames`) failed; the message names it and the error.
 
-    def __init__(self, item: Any, error: str, task_name: str = ""):
+    ``expected`` is true when the frame's own error was an expected failure (bad
+    input, see :mod:`.errors`), so that the task's failure is reported as one.
+    """
+
+    def __init__(self, item: Any, error: str, task_name: str = "", *, expected: bool = False):
         self.item = item
         self.error = error
+        self.expected = expected
         where = f"{task_name}: " if task_name else ""
         super().__init__(f"{where}frame {describe_item(item)} failed: {error}")
 
@@ -121,6 +129,7 @@ def run_chunk(function: str, items_json: str, arguments_json: str) -> str:
                     "item": failed,
                     "message": f"{type(e).__name__}: {e}",
                     "traceback": traceback.format_exc(),
+                    "expected": is_expected(e),
                 },
             },
             default=str,
@@ -132,6 +141,8 @@ def chunked(items: Sequence[Any], chunk_size: int) -> list[list[Any]]:
 
 
 def _on_a_worker() -> bool:
+    if "distributed" not in sys.modules:  # never imported: not on a worker (and no import)
+        return False
     try:
         from distributed import get_worker
     except ImportError:
@@ -215,8 +226,10 @@ def _outcome(task, payload: str) -> list[Any]:
     outcome = json.loads(payload)
     if outcome["error"] is not None:
         error = outcome["error"]
-        task.logger.error("frame %s failed:\n%s", describe_item(error["item"]), error["traceback"])
-        raise FrameError(error["item"], error["message"], task.name)
+        expected = bool(error.get("expected"))
+        detail = error["message"] if expected else error["traceback"]
+        task.logger.error("frame %s failed:\n%s", describe_item(error["item"]), detail)
+        raise FrameError(error["item"], error["message"], task.name, expected=expected)
     return outcome["results"]
 
 

@@ -20,13 +20,14 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
+from .errors import ExpectedError
 from .workflow import Workflow
 
 ENTRY_POINT_GROUP = "dkist_processing_core.instruments"
 
 
-class WorkflowNotFound(LookupError):
-    pass
+class WorkflowNotFound(LookupError, ExpectedError):
+    """An unknown instrument, workflow or version; the message names what exists."""
 
 
 @dataclass

@@ -15,6 +15,18 @@ Writes are atomic (see :mod:`.atomic`): the file appears complete under its
 final name, and only then is it indexed. Each file records which task wrote
 it, so that an interrupted task's partial outputs can be removed before it runs
 again while every completed task's outputs stay intact.
+
+No output is ever overwritten inside a run, and a write survives ``kill -9`` at
+any moment. A write first *reserves* its name: a pending row in the index that
+records the writer and the *source* (what the file is made from, e.g. the raw
+frame); a second reservation of the same name is refused with an error naming
+both sources. Then the bytes go to a temporary ``.part`` file, which is renamed
+into place, and only then are the file's tags committed (the row stops being
+pending). A process killed at any of these steps leaves a pending row, a
+``.part`` file, or a file that no index row completes; before the task runs
+again, :meth:`Scratch.remove_written_by` and :meth:`Scratch.discard_leftovers`
+remove exactly these, and the task's completed files of an earlier attempt.
+Pending files are never found by a query.
 """
 
 from __future__ import annotations
@@ -32,7 +44,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_write, part_files_of
+from .crashpoints import crash_point
 from .sqlite import open_shared
 
 INDEX_NAME = ".scratch-index.sqlite"
@@ -42,7 +55,9 @@ CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
     writer TEXT,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    source TEXT,
+    pending INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS files_by_writer ON files(writer);
 CREATE TABLE IF NOT EXISTS tags (
@@ -64,6 +79,31 @@ END;
 
 class ScratchError(Exception):
     """A scratch operation that cannot be carried out; the message names the file."""
+
+
+class ScratchConflict(ScratchError):
+    """Two writes of one run want the same file name; the message names both sources."""
+
+    def __init__(self, message: str, path: Path, first_source: str, second_source: str):
+        super().__init__(message)
+        self.path = path
+        self.first_source = first_source
+        self.second_source = second_source
+
+
+_NEW_COLUMNS = {"source": "TEXT", "pending": "INTEGER NOT NULL DEFAULT 0"}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring an index made by an older version up to date (columns added since)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
+    for name, kind in _NEW_COLUMNS.items():
+        if name not in have:
+            try:
+                conn.execute(f"ALTER TABLE files ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as e:  # another process added it meanwhile
+                if "duplicate column" not in str(e).lower():
+                    raise
 
 
 def _normalise_tags(tags: Iterable[str] | str) -> list[str]:
@@ -98,6 +138,7 @@ class Scratch:
         # A connection must not be shared across a fork; open one per process.
         if self._conn is None or self._pid != os.getpid():
             conn = open_shared(self.root / INDEX_NAME, _SCHEMA, marker_table="tag_counts")
+            _add_missing_columns(conn)
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -177,9 +218,10 @@ class Scratch:
         if Path(stored).is_absolute():  # a file from outside the scratch: an input it reads
             self.looked_up.add(stored)
         with self._transaction() as db:
+            # A reserved (pending) file becomes complete; an indexed one keeps its writer.
             db.execute(
                 "INSERT INTO files(path, writer, created) VALUES (?, ?, ?) "
-                "ON CONFLICT(path) DO NOTHING",
+                "ON CONFLICT(path) DO UPDATE SET pending = 0",
                 (stored, self.writer, time.time()),
             )
             (file_id,) = db.execute("SELECT id FROM files WHERE path = ?", (stored,)).fetchone()
@@ -187,7 +229,75 @@ class Scratch:
                 "INSERT OR IGNORE INTO tags(tag, file_id) VALUES (?, ?)",
                 [(t, file_id) for t in tags],
             )
+            crash_point("index-before-commit", path)
         return self._absolute(stored)
+
+    def reserve(self, path: Path | str, *, source: str | None = None) -> Path:
+        """Record the intent to write ``path`` (made from ``source``) before writing it.
+
+        The pending index row names the writer, so an interrupted write is removed
+        with the writer's other outputs; :meth:`add` completes it. A name that is
+        already reserved or written in this scratch is refused with
+        :class:`ScratchConflict` naming both sources: no output is ever overwritten.
+        """
+        path = Path(path)
+        stored = self._stored_path(path)
+        source = None if source is None else str(source)
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT writer, source, pending FROM files WHERE path = ?", (stored,)
+            ).fetchone()
+            if row is None and path.exists():
+                raise ScratchConflict(
+                    f"refusing to overwrite {path}: it already exists in the scratch (a file no "
+                    f"write of this run recorded); now {self.describe_source(source)} would "
+                    "replace it",
+                    path, "an unrecorded file", source or "",
+                )  # fmt: skip
+            if row is not None:
+                writer, first, pending = row
+                state = "is being written" if pending else "was written"
+                raise ScratchConflict(
+                    f"refusing to overwrite {path}: it already exists in the scratch; it "
+                    f"{state} by {writer or 'an unnamed writer'} from "
+                    f"{self.describe_source(first)}, and now {self.writer or 'an unnamed writer'} "
+                    f"would write it from {self.describe_source(source)}",
+                    path, first or "", source or "",
+                )  # fmt: skip
+            db.execute(
+                "INSERT INTO files(path, writer, created, source, pending) VALUES (?, ?, ?, ?, 1)",
+                (stored, self.writer, time.time(), source),
+            )
+        target = self._absolute(stored)
+        if target.is_relative_to(self.root):
+            target.parent.mkdir(parents=True, exist_ok=True)  # ready to be written
+        return target
+
+    def release(self, path: Path | str) -> None:
+        """Give up a reservation whose write failed (the name can be written again)."""
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM files WHERE path = ? AND pending = 1", (self._stored_path(Path(path)),)
+            )
+
+    def source_of(self, path: Path | str) -> str | None:
+        """What a file was made from, as its writer said (``None`` when it did not say)."""
+        row = (
+            self._db()
+            .execute("SELECT source FROM files WHERE path = ?", (self._stored_path(Path(path)),))
+            .fetchone()
+        )
+        return None if row is None else row[0]
+
+    def describe_source(self, source: str | None, depth: int = 3) -> str:
+        """``source``, followed back through what it was made from when the scratch knows."""
+        if not source:
+            return "an unnamed source"
+        text = str(source)
+        made_from = self.source_of(source) if depth > 0 else None
+        if made_from and made_from != source:
+            text += f" (made from {self.describe_source(made_from, depth - 1)})"
+        return text
 
     def tag(self, path: Path | str, tags: Iterable[str] | str) -> None:
         """Add tags to an indexed file."""
@@ -276,28 +386,57 @@ class Scratch:
             sql, args = "SELECT DISTINCT tag FROM tags WHERE tag LIKE ? ESCAPE '\\'", [like]
         return sorted(r[0][len(prefix) :] for r in self._db().execute(sql, args))
 
-    def written_by(self, writer: str) -> list[Path]:
-        rows = self._db().execute(
-            "SELECT path FROM files WHERE writer = ? ORDER BY path", (writer,)
-        )
+    def written_by(self, writer: str, *, pending: bool = False) -> list[Path]:
+        """Files ``writer`` wrote (with ``pending``, also those reserved and not completed)."""
+        where = "writer = ?" if pending else "writer = ? AND pending = 0"
+        rows = self._db().execute(f"SELECT path FROM files WHERE {where} ORDER BY path", (writer,))
         return [self._absolute(r[0]) for r in rows]
 
     def remove_written_by(self, writer: str) -> int:
         """Delete the files a task wrote (and their index rows); inputs it tagged are kept.
 
-        Used before a task runs again after an interruption, so it starts clean.
+        Used before a task runs again after an interruption, so it starts clean:
+        its completed files, its reserved names whose write never completed, and
+        the temporary ``.part`` files of writes killed before their rename.
         Only files inside the scratch are deleted from disk.
         """
-        paths = self.written_by(writer)
+        paths = self.written_by(writer, pending=True)
         with self._transaction() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM files WHERE writer = ?", (writer,))]
             db.executemany("DELETE FROM tags WHERE file_id = ?", [(i,) for i in ids])
             db.execute("DELETE FROM files WHERE writer = ?", (writer,))
         for p in paths:
             if p.is_relative_to(self.root):
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
+                for leftover in (p, *part_files_of(p)):
+                    with contextlib.suppress(FileNotFoundError):
+                        leftover.unlink()
         return len(paths)
+
+    def discard_leftovers(self, writer: str) -> list[Path]:
+        """Delete the files in ``writer``'s own folder that no index row records.
+
+        Every name :meth:`path_for` gives ``writer`` lies in that folder, so a file
+        there that the index does not know is what a killed write left: a
+        temporary ``.part`` file, or a file renamed into place but never indexed
+        (also by a task that writes a file itself and then :meth:`add` s it).
+        Run before the task runs again; returns the paths removed.
+        """
+        folder = self.root / writer
+        if not folder.is_dir():
+            return []
+        known = {
+            self._absolute(r[0])
+            for r in self._db().execute(
+                "SELECT path FROM files WHERE path LIKE ?", (f"{writer}/%",)
+            )
+        }
+        removed = []
+        for path in sorted(folder.rglob("*")):
+            if (path.is_file() or path.is_symlink()) and path not in known:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                removed.append(path)
+        return removed
 
     def remove(self, path: Path | str) -> None:
         """Remove a file from the index, and from disk when it lies inside the scratch."""
@@ -310,7 +449,7 @@ class Scratch:
             path.unlink(missing_ok=True)
 
     def __len__(self) -> int:
-        return self._db().execute("SELECT count(*) FROM files").fetchone()[0]
+        return self._db().execute("SELECT count(*) FROM files WHERE pending = 0").fetchone()[0]
 
     # -- writing ---------------------------------------------------------------
     def write_with(
@@ -321,16 +460,26 @@ class Scratch:
         *,
         suffix: str = "",
         overwrite: bool = False,
+        source: str | os.PathLike | None = None,
     ) -> Path:
         """Atomically write a new file with ``write(fileobj)`` and index it with ``tags``.
 
-        An existing file of that name is never replaced unless ``overwrite``.
+        ``source`` says what the file is made from (e.g. the raw frame); it is
+        kept in the index and named if another write wants the same name. An
+        existing file of that name is never replaced (:class:`ScratchConflict`)
+        unless ``overwrite``.
         """
         path = self.path_for(name, suffix=suffix)
-        if path.exists() and not overwrite:
-            raise ScratchError(f"refusing to overwrite {path}: it already exists in the scratch")
-        with atomic_write(path) as f:
-            write(f)
+        reserved = not (overwrite and path.exists())
+        if reserved:
+            self.reserve(path, source=None if source is None else str(source))
+        try:
+            with atomic_write(path) as f:
+                write(f)
+        except BaseException:
+            if reserved:
+                self.release(path)
+            raise
         return self.add(path, tags)
 
     def write_bytes(self, data: bytes, tags, name: str | None = None, **kw) -> Path:

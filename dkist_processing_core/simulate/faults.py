@@ -1,9 +1,15 @@
-"""Faulty raw frames for tests of error handling: each helper damages one file in place."""
+"""Faulty raw frames for tests of error handling: each helper damages one file in place.
+
+Helpers that change an input dataset rather than a file (a frame delivered twice)
+take and return the input dataset document.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -55,6 +61,35 @@ def wrong_shape(path: Path | str, shape: tuple[int, ...] | None = None) -> Path:
     new = data[..., :-1, :-1] if shape is None else np.zeros(shape, dtype=data.dtype)
     _rewrite(path, header, np.ascontiguousarray(new))
     return path
+
+
+def same_observation_time(path: Path | str, like: Path | str) -> Path:
+    """Rewrite the frame at ``path`` with the ``DATE-OBS`` of the frame ``like``.
+
+    Two frames of one observation at one time: their L1 files would get one name.
+    """
+    date_obs = fits.getheader(like)["DATE-OBS"]
+    return set_keyword(path, "DATE-OBS", date_obs)
+
+
+def deliver_twice(document: dict[str, Any], frame_id: str, new_frame_id: str) -> dict[str, Any]:
+    """The input dataset ``document`` with frame ``frame_id`` also delivered as ``new_frame_id``.
+
+    The frame's file is copied beside itself (a second transfer of the same frame under a
+    new id) and the copy is listed after the original; returns the new document.
+    """
+    frames = list(document["frames"])
+    try:
+        original = next(f for f in frames if f["frame_id"] == frame_id)
+    except StopIteration:
+        raise KeyError(f"the input dataset has no frame {frame_id!r}") from None
+    source = Path(original["path"])
+    copy = source.with_name(f"{source.stem}.again{source.suffix}")
+    shutil.copyfile(source, copy)
+    frames.insert(
+        frames.index(original) + 1, {**original, "frame_id": new_frame_id, "path": str(copy)}
+    )
+    return {**document, "frames": frames}
 
 
 def _rewrite(path: Path, header: fits.Header, data: np.ndarray) -> None:

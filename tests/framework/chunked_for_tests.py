@@ -3,7 +3,7 @@
 Behaviour is steered by the run's configuration: ``n_frames``; ``barrier`` (a folder):
 each chunk writes a marker and waits until ``barrier_chunks`` markers exist, which only
 completes when that many chunks run at the same time; ``fail_on``: the frame index whose
-calibration raises.
+calibration raises (a bug); ``bad_input_on``: the frame index that is bad input.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dkist_processing_core.framework import Scratch, Task, Workflow
+from dkist_processing_core.framework import InputError, Scratch, Task, Workflow
 from dkist_processing_core.framework.parallel import map_frames
 
 
@@ -27,6 +27,7 @@ def square_frames(
     barrier_chunks: int = 2,
     barrier_timeout: float = 60.0,
     fail_on: int | None = None,
+    bad_input_on: int | None = None,
 ):
     """Write each frame's value squared as a 2x2 array; yield what was written and where."""
     if barrier:
@@ -45,6 +46,8 @@ def square_frames(
         for frame in frames:
             if frame["index"] == fail_on:
                 raise ValueError(f"simulated bad data in frame {frame['index']}")
+            if frame["index"] == bad_input_on:
+                raise InputError(f"{frame['path']}: keyword 'CAM__004' is missing")
             value = float(frame["index"]) ** 2
             path = scratch.write_array(
                 np.full((2, 2), value, np.float32), ["SQUARE"], f"square{frame['index']:04d}"
@@ -65,7 +68,7 @@ class SquareFrames(Task):
         c = self.configuration
         frames = [{"path": f"raw/frame{i:04d}.fits", "index": i} for i in range(c["n_frames"])]
         arguments = {"scratch_dir": str(self.scratch.root), "writer": self.scratch.writer}
-        for key in ("barrier", "barrier_chunks", "barrier_timeout", "fail_on"):
+        for key in ("barrier", "barrier_chunks", "barrier_timeout", "fail_on", "bad_input_on"):
             if key in c:
                 arguments[key] = c[key]
         function = not_a_generator if c.get("miscount") else square_frames

@@ -3,7 +3,7 @@ import os
 import pytest
 
 from dkist_processing_core.framework import RunSpec, Scratch, TaskFailed
-from dkist_processing_core.framework.executors.dask import DaskExecutor
+from dkist_processing_core.framework.executors.dask import DaskExecutor, local_cluster
 
 from .test_local_executor import make_spec, report_of
 
@@ -15,9 +15,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def client():
     with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
+        local_cluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
         distributed.Client(cluster) as client,
     ):
         yield client

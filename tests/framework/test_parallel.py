@@ -118,10 +118,10 @@ def test_run_chunk_reports_the_failing_item_as_json():
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
+    from dkist_processing_core.framework.executors.dask import local_cluster
+
     with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
+        local_cluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
         distributed.Client(cluster) as client,
     ):
         yield client
@@ -179,12 +179,10 @@ def test_an_error_on_a_worker_names_the_frame_and_fails_the_task(client, tmp_pat
 def test_a_task_on_a_one_thread_worker_does_not_deadlock(tmp_path):
     """One worker with one thread: the task's own thread must give up its slot to its chunks."""
     distributed = pytest.importorskip("distributed")
-    from dkist_processing_core.framework.executors.dask import DaskExecutor
+    from dkist_processing_core.framework.executors.dask import DaskExecutor, local_cluster
 
     with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
+        local_cluster(n_workers=1, threads_per_worker=1, processes=True) as cluster,
         distributed.Client(cluster) as one,
     ):
         s = spec(tmp_path, chunk=2)

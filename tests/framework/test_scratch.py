@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from dkist_processing_core.framework import Scratch, ScratchError, atomic_write
+from dkist_processing_core.framework import Scratch, ScratchConflict, ScratchError, atomic_write
 
 
 @pytest.fixture
@@ -133,3 +133,79 @@ def test_several_processes_write_one_scratch(tmp_path):
     with Scratch(root) as s:
         assert s.count("SHARED") == 100
         assert s.count("SHARED", "W1") == 50
+
+
+def test_a_second_write_of_one_name_names_both_sources(tmp_path):
+    root = tmp_path / "s"
+    with Scratch(root, writer="Calibrate") as calibrate, Scratch(root, writer="Write") as write:
+        a = calibrate.write_json({"i": 1}, ["CALIBRATED"], "a", source="/raw/frame_a.fits")
+        b = calibrate.write_json({"i": 2}, ["CALIBRATED"], "b", source="/raw/frame_b.fits")
+        first = write.write_json({"from": "a"}, ["OUT"], "same", source=a)
+        with pytest.raises(ScratchConflict) as conflict:
+            write.write_json({"from": "b"}, ["OUT"], "same", source=b)
+        message = str(conflict.value)
+        # Both writes are named, each followed back to the raw frame it was made from.
+        assert f"from {a} (made from /raw/frame_a.fits)" in message
+        assert f"from {b} (made from /raw/frame_b.fits)" in message
+        assert conflict.value.first_source == str(a) and conflict.value.second_source == str(b)
+        assert write.read_json(first) == {"from": "a"}  # the first file is untouched
+        assert write.find("OUT") == [first]
+
+
+def test_a_reserved_name_is_refused_and_is_not_found_until_written(scratch):
+    target = scratch.reserve(scratch.path_for("frame.fits"), source="raw 1")
+    assert scratch.find("OUT") == [] and len(scratch) == 0
+    with pytest.raises(ScratchConflict, match=r"is being written by Writer from raw 1.*raw 2"):
+        scratch.reserve(target, source="raw 2")
+    target.write_bytes(b"data")
+    scratch.add(target, ["OUT"])
+    assert scratch.find("OUT") == [target] and len(scratch) == 1
+    assert scratch.source_of(target) == "raw 1"
+
+
+def test_a_failed_write_gives_its_name_back(scratch):
+    def explode(f):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        scratch.write_with(explode, ["A"], "again")
+    assert scratch.write_bytes(b"ok", ["A"], "again").read_bytes() == b"ok"
+
+
+def test_remove_written_by_takes_unfinished_writes_and_their_part_files(scratch):
+    done = scratch.write_bytes(b"done", ["OUT"], "done")
+    pending = scratch.reserve(scratch.path_for("pending"), source="raw")
+    part = pending.parent / f".{pending.name}.abc123.part"
+    part.write_bytes(b"half")
+    stray = scratch.path_for("renamed-never-indexed")
+    stray.write_bytes(b"stray")
+    assert scratch.remove_written_by("Writer") == 2
+    assert not done.exists() and not part.exists()
+    assert scratch.discard_leftovers("Writer") == [stray]
+    assert not stray.exists()
+    assert scratch.write_bytes(b"new", ["OUT"], "pending").read_bytes() == b"new"
+
+
+def test_an_index_from_an_older_version_gets_the_new_columns(tmp_path):
+    import sqlite3
+
+    root = tmp_path / "old"
+    root.mkdir()
+    conn = sqlite3.connect(root / ".scratch-index.sqlite")
+    conn.executescript(
+        "CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, writer TEXT, "
+        "created REAL NOT NULL);"
+        "CREATE TABLE tags (tag TEXT NOT NULL, file_id INTEGER NOT NULL, "
+        "PRIMARY KEY (tag, file_id)) WITHOUT ROWID;"
+        "CREATE TABLE tag_counts (tag TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+        "INSERT INTO files(path, writer, created) VALUES ('W/old.json', 'W', 0);"
+        "INSERT INTO tags VALUES ('OLD', 1);"
+    )
+    conn.commit()
+    conn.close()
+    (root / "W").mkdir()
+    (root / "W" / "old.json").write_text("{}")
+    with Scratch(root, writer="W") as s:
+        assert [p.name for p in s.find("OLD")] == ["old.json"]
+        s.write_json({}, ["NEW"], "new", source="x")
+        assert s.source_of(s.find_one("NEW")) == "x"

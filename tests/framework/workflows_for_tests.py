@@ -1,7 +1,8 @@
 """Small workflows used by the framework tests (importable by Dask worker processes).
 
 Behaviour is steered by the run's configuration, so one workflow serves many cases:
-``fail_in``: names a task that raises; ``kill_in``: a task that SIGKILLs its own
+``fail_in``: names a task that raises (a bug: ``ValueError``); ``bad_input_in``: a
+task that fails on bad input (an expected failure, ``InputError``); ``kill_in``: a task that SIGKILLs its own
 process mid-way (after writing a partial output); ``barrier``: tasks that wait for
 each other, which only completes when they run at the same time.
 """
@@ -16,7 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dkist_processing_core.framework import Task, Workflow
+from dkist_processing_core.framework import InputError, Task, Workflow
+
+
+class BadFrameError(InputError):
+    """A frame that cannot be used (stands in for a calibration error class)."""
 
 
 def _count_invocation(task: Task) -> None:
@@ -35,6 +40,8 @@ class _Behaviour(Task):
             os.kill(os.getpid(), signal.SIGKILL)
         if self.configuration.get("fail_in") == self.name:
             raise ValueError(f"simulated failure in {self.name}")
+        if self.configuration.get("bad_input_in") == self.name:
+            raise BadFrameError(f"/raw/frame_3.fits: keyword 'CAM__004' is missing ({self.name})")
 
 
 class MakeFrames(_Behaviour):

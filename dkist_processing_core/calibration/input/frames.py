@@ -11,8 +11,10 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
+from dkist_processing_core.framework.errors import InputError
 
-class InputFrameError(ValueError):
+
+class InputFrameError(ValueError, InputError):
     """A raw frame that cannot be used: the message names the file and the problem."""
 
 

@@ -48,6 +48,8 @@ from astropy.io import fits
 from astropy.time import Time
 from pydantic import BaseModel, ConfigDict, Field
 
+from dkist_processing_core.framework.errors import ExpectedError
+
 __all__ = [
     "DatasetAxis",
     "L1FrameDescription",
@@ -75,7 +77,7 @@ HISTORY_PREFIX = "DKPC"
 _HISTORY_WIDTH = 72  # characters of text in one HISTORY card
 
 
-class L1HeaderError(ValueError):
+class L1HeaderError(ValueError, ExpectedError):
     """A raw header or calibration input cannot give a valid SPEC-0214 L1 header."""
 
 

@@ -13,7 +13,8 @@ import numpy as np
 from astropy.io import fits
 
 from ... import __version__ as library_version
-from ...framework import Parameter, Task
+from ...framework import Parameter, ScratchConflict, Task
+from ...framework.errors import InputError
 from ...framework.links import header_spec_url, workflow_doc_url, workflow_source_url
 from .. import tags as t
 from .header import L1Provenance, build_l1_header, l1_filename
@@ -28,6 +29,10 @@ RECORDED_PACKAGES = (
     "dkist-fits-specifications",
     "dkist-header-validator",
 )
+
+
+class L1FrameConflict(InputError):
+    """Two calibrated frames would be written as one L1 file; the message names both sources."""
 
 
 def package_version(name: str) -> str:
@@ -113,6 +118,10 @@ class WriteL1Frames(Task):
     :math:`\sigma` of each tile: the stored value differs from the calibrated one by at
     most half a quantisation step :math:`\sigma/(2q)`. ``CHECKSUM`` and ``DATASUM``
     are set on every HDU. Each file is written atomically (beside, then renamed).
+    No L1 file is ever written twice: two frames that get one file name (the same
+    ``DATE-BEG``, Stokes parameter and wavelength, e.g. two raw frames with one
+    ``DATE-OBS``, or one frame delivered twice) stop the task with an error naming
+    both frames and the raw frames they were made from.
 
     Frames are streamed: a group of frames (e.g. the four Stokes frames of a step) is
     read, described, given its headers and written before the next group is read, so
@@ -201,7 +210,7 @@ class WriteL1Frames(Task):
                         header, data, provenance, description, source=str(path)
                     )
                     name = l1_filename(l1_header, description.stokes, provenance.dataset_id)
-                    target = self.scratch.path_for(name)
+                    target = self.reserve(name, path, l1_header)
                     keep = t.of_kinds(tags, t.SpatialStep, t.Stokes, t.Wavelength, t.Repeat)
                     seed = 1 + written % N_RANDOM
                     written += 1
@@ -223,6 +232,18 @@ class WriteL1Frames(Task):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         self.logger.info("wrote %d L1 frames of dataset %s", written, provenance.dataset_id)
+
+    def reserve(self, name: str, source: Path, l1_header: fits.Header) -> Path:
+        """The scratch path of L1 file ``name``, reserved for the calibrated frame ``source``."""
+        try:
+            return self.scratch.reserve(self.scratch.path_for(name), source=str(source))
+        except ScratchConflict as e:
+            raise L1FrameConflict(
+                f"two calibrated frames would be written as one L1 file {name} "
+                f"(DATE-BEG {l1_header.get('DATE-BEG')}): {e}. Each frame needs its own "
+                "observation time (DATE-OBS): check the input dataset for a frame given twice "
+                "or two frames with one DATE-OBS"
+            ) from None
 
     def _finish(self, future, target: Path, keep: list[str]) -> None:
         future.result()  # re-raises a writer process's error

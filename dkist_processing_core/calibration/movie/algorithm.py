@@ -153,7 +153,8 @@ def write_browse_movie(
         return canvas
 
     movie_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{movie_path.name}.", suffix=".mp4", dir=movie_path.parent)
+    # Named as an atomic write's temporary file, so a killed run's leftover is recognised.
+    fd, tmp = tempfile.mkstemp(prefix=f".{movie_path.name}.", suffix=".part", dir=movie_path.parent)
     os.close(fd)
     middle = len(measurements) // 2
     preview = None

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dkist_processing_core.framework.errors import InputError
+
 from .model import CU_PARAMETERS, PolcalStates, TelescopeMirrors, after_unit, unit_stokes
 
 STOKES = ("I", "Q", "U", "V")
@@ -94,7 +96,7 @@ def calibration_unit_stokes(
     return np.stack(vectors, axis=1)
 
 
-class PolcalSequenceError(ValueError):
+class PolcalSequenceError(ValueError, InputError):
     """The polcal sequence cannot constrain the modulation matrix."""
 
 

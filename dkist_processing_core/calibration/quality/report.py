@@ -13,11 +13,22 @@ Two JSON files are written by :func:`write_quality_data`: the metrics themselves
 (our model) and the report metrics in dkist-quality's format (datetimes encoded
 with ``dkist_quality.json_encoder.DatetimeEncoder``), from which the PDF can be
 rebuilt without the frames.
+
+Drawing leaves the caller's matplotlib as it was. dkist-quality draws with
+``pyplot`` and sets its own style (``rcdefaults``, the "classic" style, a serif
+font) globally; here it draws on plain :class:`matplotlib.figure.Figure` objects
+(rendered by the Agg canvas when saved, whatever the caller's backend; no
+pyplot figure is created or closed, ``matplotlib.use`` is never called) and its
+style applies inside :func:`matplotlib.rc_context` only, for the drawing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import types
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -159,15 +170,53 @@ def write_quality_data(
     return paths
 
 
-def write_quality_report(metrics: QualityMetrics, path: str | Path) -> Path:
-    """Render the PDF quality report with ``dkist_quality.report.format_report``."""
+_DRAWING = threading.Lock()  # the style is process-global while a report is drawn
+
+
+def _figure_only_pyplot() -> types.SimpleNamespace:
+    """What dkist-quality uses of ``pyplot``, made of plain Figures (no pyplot state)."""
+    import matplotlib.style
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+        figure_keys = ("figsize", "dpi", "layout")
+        figure = Figure(**{k: kwargs.pop(k) for k in figure_keys if k in kwargs})
+        return figure, figure.subplots(nrows, ncols, **kwargs)
+
+    def figure(*args, **kwargs):
+        return Figure(*args, **kwargs)
+
+    def nothing(*args, **kwargs) -> None:
+        """pyplot's clf/close: a plain Figure is freed with its last reference."""
+
+    return types.SimpleNamespace(
+        subplots=subplots, figure=figure, Figure=Figure, Rectangle=Rectangle,
+        clf=nothing, close=nothing, style=matplotlib.style,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _drawing_without_side_effects(module) -> Iterator[None]:
+    """dkist-quality's ``module`` draws on plain Figures, its style inside an rc_context."""
     import matplotlib
 
-    matplotlib.use("Agg")  # no display; dkist-quality draws with pyplot
-    from dkist_quality.report import format_report
+    with _DRAWING, matplotlib.rc_context():
+        pyplot = module.plt
+        module.plt = _figure_only_pyplot()
+        try:
+            yield
+        finally:
+            module.plt = pyplot
+
+
+def write_quality_report(metrics: QualityMetrics, path: str | Path) -> Path:
+    """Render the PDF quality report with ``dkist_quality.report.format_report``."""
+    import dkist_quality.report
 
     path = Path(path)
-    pdf = format_report(report_metrics(metrics), metrics.dataset_id)
+    with _drawing_without_side_effects(dkist_quality.report):
+        pdf = dkist_quality.report.format_report(report_metrics(metrics), metrics.dataset_id)
     with atomic_write(path) as f:
         f.write(pdf)
     return path

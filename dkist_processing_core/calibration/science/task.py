@@ -33,16 +33,21 @@ from .algorithm import (
 STOKES = ("I", "Q", "U", "V")
 
 
-def write_calibrated(task: Task, data: np.ndarray, header, tags: list[str], name: str) -> None:
-    """A calibrated frame: float32, the raw header of its first raw frame, 1 x ny x nx."""
-    write_calibrated_to(task.scratch, data, header, tags, name)
+def write_calibrated(
+    task: Task, data: np.ndarray, header, tags: list[str], name: str, source=None
+) -> None:
+    """A calibrated frame: float32, the raw header of its first raw frame (``source``)."""
+    write_calibrated_to(task.scratch, data, header, tags, name, source)
 
 
-def write_calibrated_to(scratch: Scratch, data: np.ndarray, header, tags: list[str], name: str):
+def write_calibrated_to(
+    scratch: Scratch, data: np.ndarray, header, tags: list[str], name: str, source=None
+):
     """:func:`write_calibrated` into a given scratch (a chunk of frames opens its own)."""
     return scratch.write_fits(
-        np.asarray(data, dtype=np.float32)[None], [t.CALIBRATED, *tags], name, header=header
-    )
+        np.asarray(data, dtype=np.float32)[None], [t.CALIBRATED, *tags], name, header=header,
+        source=source,
+    )  # fmt: skip
 
 
 def _modulated_frames(scratch, paths, shape, headers: list):
@@ -161,7 +166,7 @@ class SpectropolarimetricScienceCalibration(Task):
             for i, name in enumerate(STOKES):
                 write_calibrated(
                     self, stokes[i], first_header, [t.spatial_step(step), t.stokes(name)],
-                    f"step{step:04d}_{name}",
+                    f"step{step:04d}_{name}", source=paths[0],
                 )  # fmt: skip
 
 
@@ -205,8 +210,9 @@ def calibrate_imager_frames(
             dark_gain_correct(raw, dark, inverse_gain, out=calibrated)
             del raw
             path = write_calibrated_to(
-                scratch, calibrated, header, [*frame["tags"], t.stokes("I")], frame["name"]
-            )
+                scratch, calibrated, header, [*frame["tags"], t.stokes("I")], frame["name"],
+                source=frame["path"],
+            )  # fmt: skip
             yield str(path)
 
 

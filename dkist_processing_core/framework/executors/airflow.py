@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..isolation import preserved_process_state
 from ..logs import run_logger
 from ..spec import RunSpec
 from ..workflow import Workflow
@@ -322,6 +323,10 @@ class AirflowExecutor:
         self.retry_delay = retry_delay
 
     def run(self, spec: RunSpec, *, rerun: str = RERUN_CHANGED) -> RunReport:
+        with preserved_process_state():
+            return self._run(spec, rerun=rerun)
+
+    def _run(self, spec: RunSpec, *, rerun: str = RERUN_CHANGED) -> RunReport:
         start, started_at = time.perf_counter(), time.time()
         workflow = load_workflow(spec)
         logger = run_logger(spec.recipe_run_id)

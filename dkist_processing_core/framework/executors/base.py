@@ -11,6 +11,12 @@ When a run finishes, its :class:`RunReport` (every task's outcome and the
 versions of every library the workflow's code uses, :mod:`..libraries`) is
 written as JSON into the run's scratch (:func:`finish_run`, atomically), where
 whoever publishes the run reads it (:func:`read_run_report`).
+
+A failed task's log record is its error message alone when the failure is
+expected (bad input or configuration, see :mod:`..errors`), and the message
+with the traceback otherwise. Running a task leaves the process's state (working
+directory, warnings filters, logging configuration, numpy error handling,
+matplotlib settings) as it found it (see :mod:`..isolation`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pydantic import BaseModel
 
 from ..atomic import atomic_write
 from ..context import RunContext
+from ..errors import is_expected
 from ..fingerprint import (
     Fingerprint,
     code_identity,
@@ -32,6 +39,7 @@ from ..fingerprint import (
     plain,
     sha256_of_file,
 )
+from ..isolation import preserved_process_state
 from ..libraries import code_versions
 from ..logs import run_logger
 from ..parameters import ParameterValueError
@@ -151,11 +159,18 @@ def execute_task(
     declared parameter values and output options, the content of the files it read; see
     :mod:`..fingerprint`) is unchanged; otherwise its earlier outputs are removed and it runs
     again. ``rerun="all"`` runs it again regardless. The returned record says what happened
-    and why; a failed task's error message names the exception and its text, the traceback
-    goes to the log.
+    and why; a failed task's error message names the exception and its text; the traceback
+    of an unexpected failure goes to the log.
     """
     if rerun not in (RERUN_CHANGED, RERUN_ALL):
         raise ValueError(f"rerun must be {RERUN_CHANGED!r} or {RERUN_ALL!r}, not {rerun!r}")
+    with preserved_process_state():
+        return _execute_task(spec, task_name, workflow, rerun)
+
+
+def _execute_task(
+    spec: RunSpec, task_name: str, workflow: Workflow | None, rerun: str
+) -> TaskRecord:
     workflow = workflow or load_workflow(spec)
     node = workflow.node(task_name)
     journal = RunJournal(spec.scratch_dir)
@@ -172,14 +187,20 @@ def execute_task(
                     logger.info("unchanged since it succeeded; reused, not run again")
                     return previous.model_copy(update={"resumed": True, "reason": REUSED})
                 reason = "; ".join(changes)
-            removed = scratch.remove_written_by(task_name)
-            logger.info("runs again (%s); removed its %d earlier outputs", reason, removed)
         elif previous.status in (RUNNING, FAILED):
-            removed = scratch.remove_written_by(task_name)
-            logger.info("earlier attempt did not complete; removed its %d partial outputs", removed)
             reason = f"the earlier attempt {'failed' if previous.status == FAILED else 'stopped'}"
         else:
             reason = "first run"
+        # An earlier attempt may have been interrupted at any point (even by kill -9), or the
+        # task runs again after a change: remove its outputs, its unfinished writes and the
+        # files it left unindexed, so it starts clean.
+        removed = scratch.remove_written_by(task_name)
+        leftovers = scratch.discard_leftovers(task_name)
+        if removed or leftovers:
+            logger.info(
+                "runs again (%s); removed its %d earlier outputs and %d unfinished files",
+                reason, removed, len(leftovers),
+            )  # fmt: skip
         scratch.looked_up.clear()
         journal.start(task_name, reason)
         context = RunContext(
@@ -198,7 +219,10 @@ def execute_task(
             node.task(context, name=task_name).run()
         except Exception as e:
             message = f"{type(e).__name__}: {e}"
-            logger.error("failed: %s\n%s", message, traceback.format_exc())
+            if is_expected(e):
+                logger.error("failed: %s", message)
+            else:
+                logger.error("failed: %s\n%s", message, traceback.format_exc())
             journal.finish(task_name, FAILED, message)
             return journal.record(task_name)
         fingerprint = _fingerprint(

@@ -5,13 +5,20 @@ Dask runs independent tasks in parallel on different workers. Only JSON text
 crosses to the workers (the run spec and task name) and back (the task
 record); a task error comes back as a failed record, not a pickled exception.
 A task whose upstream failed is not run.
+
+Without a client or a scheduler address the executor starts its own
+:func:`local_cluster`, which listens on the loopback interface only
+(scheduler, workers and no dashboard unless asked, on ``127.0.0.1``): nothing
+of a run is reachable from the network unless configured.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
+from ..isolation import preserved_process_state
 from ..logs import run_logger
 from ..spec import RunSpec
 from .base import (
@@ -24,6 +31,30 @@ from .base import (
     mark_upstream_failed,
 )
 from .journal import FAILED, UPSTREAM_FAILED, TaskRecord
+
+LOOPBACK = "127.0.0.1"
+
+
+def local_cluster(**options: Any):
+    """A ``distributed.LocalCluster`` that listens on the loopback interface only.
+
+    The scheduler and the workers bind to ``127.0.0.1`` and there is no
+    dashboard (Dask's default dashboard listens on every interface, port 8787);
+    ``dashboard=True`` gives one on ``127.0.0.1`` at a free port. Other
+    ``options`` (``n_workers``, ``threads_per_worker``, ``processes``, ...) go to
+    ``LocalCluster``; an explicit ``host`` or ``dashboard_address`` is the caller's choice.
+    """
+    from distributed import LocalCluster
+
+    dashboard = options.pop("dashboard", False)
+    if options.get("processes", True):
+        options.setdefault("host", LOOPBACK)  # scheduler, nannies, workers and their http
+    else:
+        # In-process workers talk over inproc://, but each still serves http (health,
+        # metrics) on every interface unless given an address.
+        options.setdefault("worker_dashboard_address", f"{LOOPBACK}:0")
+    options.setdefault("dashboard_address", f"{LOOPBACK}:0" if dashboard else None)
+    return LocalCluster(**options)
 
 
 def run_task_on_worker(
@@ -44,20 +75,45 @@ def run_task_on_worker(
 class DaskExecutor:
     """Run a recipe run's tasks on a Dask distributed cluster.
 
-    Give a ``distributed.Client`` or a scheduler ``address``. Tasks are reused or
-    run again like the local executor's (by their fingerprints; ``rerun="all"``).
+    Give a ``distributed.Client`` or a scheduler ``address``; with neither, the
+    executor starts a :func:`local_cluster` (loopback only) with
+    ``cluster_options`` and closes it in :meth:`close`. Tasks are reused or run
+    again like the local executor's (by their fingerprints; ``rerun="all"``).
     """
 
     name = "dask"
 
-    def __init__(self, client=None, *, address: str | None = None):
+    def __init__(self, client=None, *, address: str | None = None, **cluster_options: Any):
+        self._cluster = None
         if client is None:
             from distributed import Client
 
+            if address is None:
+                self._cluster = local_cluster(**cluster_options)
+                address = self._cluster
             client = Client(address)
         self.client = client
+        self._owns_client = self._cluster is not None
+
+    def close(self) -> None:
+        """Close the client and the cluster this executor started (if it started one)."""
+        if self._owns_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def run(self, spec: RunSpec, *, rerun: str = RERUN_CHANGED) -> RunReport:
+        with preserved_process_state():
+            return self._run(spec, rerun=rerun)
+
+    def _run(self, spec: RunSpec, *, rerun: str = RERUN_CHANGED) -> RunReport:
         from distributed import wait
 
         start = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..isolation import preserved_process_state
 from ..logs import run_logger
 from ..spec import RunSpec
 from .base import (
@@ -33,6 +34,11 @@ class LocalExecutor:
     name = "local"
 
     def run(self, spec: RunSpec, *, rerun: str = RERUN_CHANGED) -> RunReport:
+        """Run ``spec`` (reusing unchanged tasks); the process's state is as before afterwards."""
+        with preserved_process_state():
+            return self._run(spec, rerun=rerun)
+
+    def _run(self, spec: RunSpec, *, rerun: str = RERUN_CHANGED) -> RunReport:
         start = time.perf_counter()
         workflow = load_workflow(spec)
         logger = run_logger(spec.recipe_run_id)

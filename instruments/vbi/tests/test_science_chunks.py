@@ -19,7 +19,11 @@ from dkist_processing_vbi import DEFAULT_PARAMETER_VALUES
 
 from dkist_processing_core.calibration import tags as t
 from dkist_processing_core.framework import LocalExecutor, Scratch, execute_task
-from dkist_processing_core.framework.executors.dask import DaskExecutor, run_task_on_worker
+from dkist_processing_core.framework.executors.dask import (
+    DaskExecutor,
+    local_cluster,
+    run_task_on_worker,
+)
 from dkist_processing_core.simulate import simulate_vbi, single_filter
 from dkist_processing_core.simulate.runs import run_spec_for
 
@@ -47,9 +51,7 @@ def test_calibrated_frames_on_dask_equal_the_in_process_ones(tmp_path):
     )  # fmt: skip
     LocalExecutor().run(local)
     with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
+        local_cluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
         distributed.Client(cluster) as client,
     ):
         DaskExecutor(client).run(dask)
@@ -80,9 +82,7 @@ def science_peak_rss(root, frames_per_tile: int) -> int:
     for name in BEFORE_SCIENCE:
         assert execute_task(spec, name).status == "succeeded"
     with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
+        local_cluster(n_workers=1, threads_per_worker=1, processes=True) as cluster,
         distributed.Client(cluster) as client,
     ):
         record = client.submit(run_task_on_worker, spec.to_json(), SCIENCE, pure=False).result()

@@ -5,10 +5,20 @@ import pytest
 from astropy.io import fits
 from dkist_header_validator import spec214_validator
 
-from dkist_processing_core.framework import LocalExecutor, ParameterValue, RunSpec
+from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.framework import (
+    LocalExecutor,
+    ParameterValue,
+    RunSpec,
+    Scratch,
+    TaskFailed,
+)
 from dkist_processing_core.simulate import simulate_vbi, single_filter
+from dkist_processing_core.simulate.faults import deliver_twice, same_observation_time
+from dkist_processing_core.simulate.runs import run_spec_for
 
-pytest.importorskip("dkist_processing_vbi")
+dkist_processing_vbi = pytest.importorskip("dkist_processing_vbi")
+VBI_PARAMETERS = dkist_processing_vbi.DEFAULT_PARAMETER_VALUES
 
 
 def run_vbi(sim, scratch, processes: int):
@@ -44,3 +54,46 @@ def test_one_and_two_writer_processes_write_the_same_frames(tmp_path):
         spec214_validator.validate(b, extra=False)
         with fits.open(b, checksum=True) as hdul:
             assert hdul[1].header["FRAMEVOL"] > 0
+
+
+def _small_vbi(root):
+    return simulate_vbi(
+        root, seed=4, size=(32, 32), n_frames_per_tile=1, n_dark_frames=2, n_gain_frames=2,
+        **single_filter(1),
+    )  # fmt: skip
+
+
+def _run_expecting_conflict(spec):
+    with pytest.raises(TaskFailed) as failed:
+        LocalExecutor().run(spec)
+    assert failed.value.task_name == "VbiWriteL1Frames"
+    return failed.value.error
+
+
+@pytest.mark.slow
+def test_two_raw_frames_of_one_observation_time_are_refused_naming_both(tmp_path):
+    sim = _small_vbi(tmp_path / "sim")
+    first, second = (sim.path_of(r) for r in sim.select("OBSERVE")[:2])
+    same_observation_time(second, like=first)
+    spec = run_spec_for(sim, "vbi:l1_calibration", tmp_path / "scratch", VBI_PARAMETERS)
+    error = _run_expecting_conflict(spec)
+    assert error.startswith("L1FrameConflict: two calibrated frames would be written as one L1")
+    # Both calibrated frames are named, each with the raw frame it was made from.
+    assert f"(made from {first})" in error and f"(made from {second})" in error
+    assert "DATE-OBS" in error
+    with Scratch(spec.scratch_dir) as s:
+        made_from = {s.source_of(s.source_of(p)) for p in s.find(t.OUTPUT, t.L1)}
+    # The L1 file both frames want holds the first one written, complete, never replaced.
+    assert len(made_from & {str(first), str(second)}) == 1
+
+
+@pytest.mark.slow
+def test_one_frame_delivered_under_a_second_frame_id_is_refused(tmp_path):
+    sim = _small_vbi(tmp_path / "sim")
+    record = sim.select("OBSERVE")[0]
+    document = deliver_twice(sim.input_dataset_document(), sim.frame_id(record), "again/1")
+    spec = run_spec_for(sim, "vbi:l1_calibration", tmp_path / "scratch", VBI_PARAMETERS)
+    spec = spec.model_copy(update={"input_dataset": document})
+    error = _run_expecting_conflict(spec)
+    copy = next(f["path"] for f in document["frames"] if f["frame_id"] == "again/1")
+    assert f"(made from {sim.path_of(record)})" in error and f"(made from {copy})" in error
