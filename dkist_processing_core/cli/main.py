@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..framework import LocalExecutor, RunSpec, TaskFailed, instruments, resolve_workflow
 from ..framework.logs import configure_logging
-from . import datacenter
+from . import datacenter, serve
 
 app = typer.Typer(
     name="dkist-processing",
@@ -130,3 +130,4 @@ def show_workflow(
 
 # The data-center command groups (thin wrappers too) live in their own module.
 datacenter.register(app)
+serve.register(app)

@@ -669,3 +669,31 @@ class Reprocessing(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)
     requested_by: Mapped[str] = mapped_column(String(128))
     requested_at: Mapped[datetime]
+
+
+# --- people who use the web pages --------------------------------------------------------------
+
+
+class WebUser(Base):
+    """A person who signs in to the status pages: a salted scrypt password hash and roles.
+
+    ``roles`` is a space-separated subset of ``operator`` and ``curator``; a user
+    without a role may sign in and read, but no action is allowed.
+    """
+
+    __tablename__ = "web_user"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    roles: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class ProposalLink(Base):
+    """The unguessable token of a proposal's read-only page for its PI (revocable)."""
+
+    __tablename__ = "proposal_link"
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("proposal.id"), index=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -10,8 +10,10 @@ name, so they cross process boundaries as plain text.
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -63,6 +65,7 @@ def execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None = None
     node = workflow.node(task_name)
     journal = RunJournal(spec.scratch_dir)
     logger = run_logger(spec.recipe_run_id, task_name)
+    log_file = _task_log_handler(spec, task_name, logger.logger)
     try:
         previous = journal.record(task_name)
         if previous.status == SUCCEEDED:
@@ -99,6 +102,27 @@ def execute_task(spec: RunSpec, task_name: str, workflow: Workflow | None = None
         return journal.record(task_name)
     finally:
         journal.close()
+        logger.logger.removeHandler(log_file)
+        log_file.close()
+
+
+TASK_LOG_FOLDER = "logs"
+
+
+def _task_log_handler(spec: RunSpec, task_name: str, logger: logging.Logger) -> logging.Handler:
+    """Also write the task's log records to ``<scratch>/logs/<task>.log`` while it runs.
+
+    The file keeps what an operator needs after the fact (the traceback of a
+    failure above all) beside the run's other files, whichever executor ran it.
+    Only this task's logger gets the handler, for the task's duration; the
+    caller's logging configuration is otherwise left as it was.
+    """
+    folder = Path(spec.scratch_dir) / TASK_LOG_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder / f"{task_name}.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
+    logger.addHandler(handler)
+    return handler
 
 
 def mark_upstream_failed(spec: RunSpec, task_name: str, failed_upstreams: list[str]) -> TaskRecord:
