@@ -385,17 +385,12 @@ def _proposal_of_link(s, token: str) -> str:
 
 @page("proposal.html", reader=False)
 def proposal(request, s, config: WebConfig):
-    from dkist_processing_core.datacenter.products.discovery import list_datasets
-
     proposal_id = _proposal_of_link(s, request.path_params["token"])
     status = processing_status(s, proposal_id=proposal_id)
-    datasets = [
-        d for d in list_datasets(s) if views.dataset_proposal(s, d["dataset_id"]) == proposal_id
-    ]
     return {
         "proposal": views.proposal_summary(s, proposal_id),
         "candidates": status[0]["candidates"] if status else [],
-        "datasets": datasets,
+        "datasets": views.proposal_datasets(s, proposal_id),
     }, {"pi": True}
 
 

@@ -70,8 +70,17 @@ class DataCenterCollector:
             "PI notices in the outbox not yet sent.",
             value=m["mails_pending"] or 0,
         )
+        passes = SummaryMetricFamily(
+            "dkist_readiness_pass_duration_seconds", "Durations of the readiness passes."
+        )
+        passes.add_metric(
+            [], count_value=m["readiness_passes"], sum_value=m["readiness_pass_seconds_total"]
+        )
+        yield passes
         yield GaugeMetricFamily(
-            "dkist_readiness_passes", "Readiness passes recorded.", value=m["readiness_passes"]
+            "dkist_readiness_pass_last_duration_seconds",
+            "How long the last readiness pass took (0 if none).",
+            value=m["last_readiness_pass_duration_s"] or 0.0,
         )
         last = m["last_readiness_pass_at"]
         yield GaugeMetricFamily(

@@ -169,6 +169,8 @@ def test_overview_counts_and_lists(store, clock, tmp_path):
     assert metrics["oldest_waiting_candidate_age_s"] == pytest.approx(3600, abs=1)
     assert metrics["run_durations"]["succeeded"]["count"] == 1
     assert metrics["queue_length"] == 0
+    assert metrics["readiness_passes"] == 3  # one per _ready_run, each timed
+    assert metrics["readiness_pass_seconds_total"] >= metrics["last_readiness_pass_duration_s"] > 0
 
 
 def test_run_detail_has_plan_timeline_error_and_the_failed_tasks_log(store, clock, tmp_path):

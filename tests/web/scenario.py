@@ -53,6 +53,7 @@ class Scenario:
 
 
 def restore_calibration_file(scenario: Scenario) -> None:
+    scenario.calibration_file.parent.mkdir(parents=True, exist_ok=True)
     scenario.calibration_file.write_text("calibration constants\n")
 
 

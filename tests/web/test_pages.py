@@ -389,7 +389,7 @@ def test_an_operator_retries_the_ticket_and_sees_the_run_succeed(page, server, s
     retry_id = int(re.search(r"retry is recipe run (\d+)", flash).group(1))
     assert page.url == f"{server.url}/runs/{retry_id}"
     assert page.locator("h1 .status").inner_text() == "created"
-    assert f"retry of run {scenario.failed_run_id}" in page.locator("p.sub").inner_text()
+    assert f"retry of run {scenario.failed_run_id}" in page.locator("p.sub").first.inner_text()
     # The periodic pass runs it (the test workflow makes no L1 frames, so nothing to publish).
     store = open_store(workdir=scenario.workdir)
     (outcome,) = Scheduler(store, scenario.workdir / "scratch").run_until_idle()

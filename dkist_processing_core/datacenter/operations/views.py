@@ -573,6 +573,23 @@ def version_proposal(session: Session, version_id: str) -> str | None:
     )
 
 
+def proposal_datasets(session: Session, proposal_id: str) -> list[dict[str, Any]]:
+    """The distributed datasets of one proposal, each with its versions (as ``list_datasets``)."""
+    from dkist_processing_core.datacenter.products.discovery import find_versions
+
+    ids = session.scalars(
+        select(Dataset.dataset_id)
+        .where(Dataset.proposal_id == proposal_id)
+        .order_by(Dataset.dataset_id)
+    ).all()
+    found = []
+    for dataset_id in ids:
+        versions = find_versions(session, dataset_id=dataset_id)
+        if versions:
+            found.append({"dataset_id": dataset_id, "versions": versions})
+    return found
+
+
 def dataset_proposal(session: Session, dataset_id: str) -> str | None:
     return session.scalar(select(Dataset.proposal_id).where(Dataset.dataset_id == dataset_id))
 
@@ -650,8 +667,9 @@ def operational_metrics(
     Runs by status; finished runs' durations (count and sum per status); the
     queue (runs waiting to start, per pool) and pool slots; the age of the oldest
     candidate still waiting for frames; open tickets by kind; publish failures
-    (open tickets whose failed task is ``publish``); the last readiness pass;
-    mails pending in the outbox.
+    (open tickets whose failed task is ``publish``); the readiness passes'
+    durations (count, sum, the last one) and when the last one ran; mails
+    pending in the outbox.
     """
     duration = _seconds_between(session, RecipeRun.started_at, RecipeRun.finished_at)
     durations = {
@@ -683,7 +701,17 @@ def operational_metrics(
     last_pass = session.scalar(select(func.max(ReadinessPass.started_at)))
     if isinstance(last_pass, str):
         last_pass = datetime.fromisoformat(last_pass)
-    passes = session.scalar(select(func.count()).select_from(ReadinessPass))
+    passes, pass_seconds = session.execute(
+        select(func.count(), func.sum(ReadinessPass.duration_s)).where(
+            ReadinessPass.duration_s.is_not(None)
+        )
+    ).one()
+    last_duration = session.scalar(
+        select(ReadinessPass.duration_s)
+        .where(ReadinessPass.duration_s.is_not(None))
+        .order_by(ReadinessPass.started_at.desc())
+        .limit(1)
+    )
     return {
         "runs_by_status": runs_by_status(session),
         "run_durations": durations,
@@ -695,6 +723,8 @@ def operational_metrics(
         "open_tickets_by_kind": tickets,
         "publish_failures_open": int(publish_failures or 0),
         "readiness_passes": int(passes or 0),
+        "readiness_pass_seconds_total": float(pass_seconds or 0.0),
+        "last_readiness_pass_duration_s": last_duration,
         "last_readiness_pass_at": None
         if last_pass is None
         else (last_pass if last_pass.tzinfo else last_pass.replace(tzinfo=now.tzinfo)).isoformat(),
@@ -718,6 +748,7 @@ __all__ = [
     "operational_metrics",
     "overview",
     "pool_usage",
+    "proposal_datasets",
     "proposal_summary",
     "recent_failures",
     "recipe_run_detail",

@@ -207,7 +207,7 @@ class Proposal(Base):
 
 
 class ReadinessPass(Base):
-    """One run of the periodic readiness pass: when it ran and what it decided."""
+    """One run of the periodic readiness pass: when it ran, how long it took, what it decided."""
 
     __tablename__ = "readiness_pass"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -215,6 +215,7 @@ class ReadinessPass(Base):
     ready_count: Mapped[int] = mapped_column(Integer, default=0)
     back_stop_count: Mapped[int] = mapped_column(Integer, default=0)
     recipe_runs_created: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float | None] = mapped_column(Float)
 
 
 class ProcessingCandidate(Base):

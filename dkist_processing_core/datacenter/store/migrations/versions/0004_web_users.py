@@ -1,4 +1,5 @@
-"""People who sign in to the status pages (web_user) and the PIs' proposal links.
+"""People who sign in to the status pages (web_user), the PIs' proposal links, and how long
+each readiness pass took (readiness_pass.duration_s, for the metrics).
 
 Revision ID: 0004
 Revises: 0003
@@ -16,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("readiness_pass", sa.Column("duration_s", sa.Float(), nullable=True))
     op.create_table(
         "web_user",
         sa.Column("name", sa.String(length=128), nullable=False),
@@ -45,3 +47,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_proposal_link_proposal_id"), table_name="proposal_link")
     op.drop_table("proposal_link")
     op.drop_table("web_user")
+    with op.batch_alter_table("readiness_pass") as batch:
+        batch.drop_column("duration_s")
