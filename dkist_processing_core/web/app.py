@@ -595,16 +595,22 @@ def requeue_run(request, s, config, user, form):
 @action(access.OPERATOR)
 def publish_run(request, s, config, user, form):
     from dkist_processing_core.datacenter.operations.periodic import outbox_for
-    from dkist_processing_core.datacenter.products.publish import publish_recipe_run
+    from dkist_processing_core.datacenter.products.publish import (
+        PublishError,
+        publish_recipe_run,
+    )
 
     run_id = request.path_params["run_id"]
-    published = publish_recipe_run(
-        config.store,
-        run_id,
-        scratch_root=config.scratch_root,
-        archive_root=config.archive_root,
-        outbox=outbox_for(config.workdir),
-    )
+    try:
+        published = publish_recipe_run(
+            config.store,
+            run_id,
+            scratch_root=config.scratch_root,
+            archive_root=config.archive_root,
+            outbox=outbox_for(config.workdir),
+        )
+    except PublishError as error:  # an expected failure: its message is the page
+        raise ValueError(str(error)) from None
     return (
         f"/versions/{published.version}",
         f"recipe run {run_id} published: {published.dataset_id} version {published.version}",

@@ -98,12 +98,12 @@ def _cached(cache: Path, workdir: Path):
 
 
 class Server:
-    def __init__(self, workdir: Path, port: int, log: Path):
+    def __init__(self, workdir: Path, port: int, log: Path, *options: str):
         self.workdir = workdir
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self.process = subprocess.Popen(
-            [CLI, "serve", "--workdir", str(workdir), "--port", str(port)],
+            [CLI, "serve", "--workdir", str(workdir), "--port", str(port), *options],
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if k != "DKIST_PROCESSING_DATABASE_URL"},
@@ -111,7 +111,7 @@ class Server:
         deadline = time.monotonic() + 120
         while True:
             try:
-                with urllib.request.urlopen(self.url + "/api/overview", timeout=5):
+                with urllib.request.urlopen(self.url + "/static/style.css", timeout=5):
                     break
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:

@@ -376,6 +376,24 @@ def test_default_bind_is_loopback(server):
     assert listening == {"127.0.0.1"}
 
 
+def test_with_require_login_reading_needs_a_sign_in(browser, scenario, tmp_path):
+    from .conftest import Server, free_port
+
+    strict = Server(scenario.workdir, free_port(), tmp_path / "strict.log", "--require-login")
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(strict.url + "/candidates")
+        assert page.url.startswith(strict.url + "/login?next=")
+        assert page.request.get(strict.url + "/api/overview").status == 401
+        assert page.request.get(strict.url + "/metrics").status == 401
+        sign_in(page, strict, "rita", next_path="/candidates")  # reading needs no role
+        assert page.url == strict.url + "/candidates" and len(rows(page)) == 5
+        context.close()
+    finally:
+        strict.stop()
+
+
 def test_an_operator_retries_the_ticket_and_sees_the_run_succeed(page, server, scenario):
     from .scenario import restore_calibration_file
 
