@@ -96,7 +96,9 @@ def test_page_served_against_its_query_run_directly(benchmark, served, page, pat
     store, url = served
     data = direct(store)
     if direct is _direct_overview:
-        assert data["candidates_by_state"]["waiting for frames"] == CANDIDATES + 1 - CANDIDATES // 10
+        assert (
+            data["candidates_by_state"]["waiting for frames"] == CANDIDATES + 1 - CANDIDATES // 10
+        )
         assert data["runs_by_status"] == {"created": CANDIDATES // 10}
     else:
         assert sum(len(p["candidates"]) for p in data) == PAGE_SIZE

@@ -389,16 +389,7 @@ def recipe_run_detail(
             "supersedes_input_dataset_id": input_dataset.supersedes_input_dataset_id,
             "note": input_dataset.note,
             "frames": [{"op_run_id": o, "frame_kind": k, "count": int(n)} for o, k, n in frames],
-            "parameter_values": [
-                {
-                    **v,
-                    "valid_from": _iso(v.get("valid_from")),
-                    "valid_until": _iso(v.get("valid_until")),
-                }
-                if isinstance(v.get("valid_from"), datetime)
-                else v
-                for v in input_dataset_parameter_values(session, instance.input_dataset_id)
-            ],
+            "parameter_values": input_dataset_parameter_values(session, instance.input_dataset_id),
         },
         "tasks": tasks,
         "failed_task": failed_task,
