@@ -105,7 +105,7 @@ def test_page_served_against_its_query_run_directly(benchmark, served, page, pat
     _fetch(url + path)  # warm: templates compiled, connections open
     direct_s = best_of(lambda: direct(store))
     body = benchmark.pedantic(_fetch, args=(url + path,), rounds=5, iterations=1)
-    assert len(body) > 1000
+    assert len(body) > 100
     served_s = benchmark.stats.stats.median
     benchmark.extra_info.update(
         {

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dkist_processing_core.datacenter.operations.tickets import OPEN
@@ -65,7 +65,7 @@ def candidates_by_state(session: Session) -> dict[str, int]:
     """How many processing candidates are in each implicit state.
 
     ``waiting for frames``, ``ready`` (no run yet), then the status of the
-    latest attempt of each candidate's newest recipe instance. Four queries.
+    latest attempt of each candidate's newest recipe instance. Two queries.
     """
     waiting, ready_total = session.execute(
         select(
@@ -73,35 +73,26 @@ def candidates_by_state(session: Session) -> dict[str, int]:
             func.count().filter(ProcessingCandidate.ready_at.is_not(None)),
         )
     ).one()
-    newest = (
+    # The latest attempt of each candidate's newest instance: one window over the runs (a
+    # sort, not a join of two grouped subqueries, which SQLite would nest-loop).
+    ranked = (
         select(
-            RecipeInstance.processing_candidate_id.label("cid"),
-            func.max(RecipeInstance.id).label("iid"),
+            RecipeRun.status.label("status"),
+            func.row_number()
+            .over(
+                partition_by=RecipeInstance.processing_candidate_id,
+                order_by=(RecipeInstance.id.desc(), RecipeRun.attempt.desc()),
+            )
+            .label("rank"),
         )
-        .group_by(RecipeInstance.processing_candidate_id)
-        .subquery()
-    )
-    latest = (
-        select(
-            RecipeRun.recipe_instance_id.label("iid"),
-            func.max(RecipeRun.attempt).label("attempt"),
-        )
-        .group_by(RecipeRun.recipe_instance_id)
+        .join(RecipeInstance, RecipeInstance.id == RecipeRun.recipe_instance_id)
         .subquery()
     )
     by_status = dict(
         session.execute(
-            select(RecipeRun.status, func.count())
-            .select_from(newest)
-            .join(latest, latest.c.iid == newest.c.iid)
-            .join(
-                RecipeRun,
-                and_(
-                    RecipeRun.recipe_instance_id == latest.c.iid,
-                    RecipeRun.attempt == latest.c.attempt,
-                ),
-            )
-            .group_by(RecipeRun.status)
+            select(ranked.c.status, func.count())
+            .where(ranked.c.rank == 1)
+            .group_by(ranked.c.status)
         ).all()
     )
     states = {"waiting for frames": int(waiting), "ready": 0}
