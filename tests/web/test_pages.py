@@ -100,6 +100,25 @@ def test_candidates_show_progress_readiness_and_back_stop(page, server, scenario
     assert api(page, server, "/candidates") == from_cli
 
 
+def test_runs_list_and_its_status_filter(page, server, scenario):
+    page.goto(server.url + "/runs")
+    table = rows(page)
+    assert len(table) == 5
+    assert sorted(r.split()[4] for r in table) == [
+        "failed",
+        "manual",
+        "succeeded",
+        "succeeded",
+        "succeeded",
+    ]
+    page.goto(server.url + "/runs?status=failed")
+    (failed,) = rows(page)
+    assert failed.split()[0] == str(scenario.failed_run_id) and "ReadCalibrationFile" in failed
+    assert [r["recipe_run_id"] for r in api(page, server, "/runs?status=failed")] == [
+        scenario.failed_run_id
+    ]
+
+
 def test_failed_run_page_shows_plan_configuration_input_timeline_error_and_log(
     page, server, scenario
 ):
