@@ -24,6 +24,7 @@ from . import (
     reprocess,
     run,
     runs,
+    serve,
     status,
     tickets,
     workflows,
@@ -113,6 +114,7 @@ app.command("demo")(demo.demo)
 app.command("run")(run.run_spec)
 app.add_typer(workflows.app, name="workflows")
 register_datacenter(app)
+serve.register(app)
 
 
 if __name__ == "__main__":

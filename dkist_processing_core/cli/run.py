@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from ..framework.executors.base import RunReport
 
 
+class Rerun(StrEnum):
+    changed = "changed"
+    all = "all"
+
+
 class Executor(StrEnum):
     local = "local"
     dask = "dask"
@@ -27,8 +32,13 @@ def run_spec(
     ),
     executor: Executor = typer.Option(Executor.local, help="Where the tasks run."),
     dask_address: str = typer.Option(None, help="Dask scheduler address (with --executor dask)."),
+    rerun: Rerun = typer.Option(
+        Rerun.changed,
+        help="changed: reuse every task whose code, parameter values and inputs are unchanged "
+        "since it succeeded; all: run every task again.",
+    ),
 ) -> None:
-    """Run one recipe run from its JSON run spec (resumes if it ran before)."""
+    """Run one recipe run from its JSON run spec (a rerun reuses what is unchanged)."""
     from ..framework import LocalExecutor, RunSpec, TaskFailed
     from ..framework.executors.base import load_workflow
 
@@ -42,7 +52,7 @@ def run_spec(
     else:
         runner = LocalExecutor()
     try:
-        report = runner.run(spec)
+        report = runner.run(spec, rerun=rerun.value)
     except TaskFailed as failed:  # show what ran, then the one error path says what failed
         if failed.report is not None:
             print_report(failed.report)
@@ -52,10 +62,10 @@ def run_spec(
 
 def print_report(report: RunReport) -> None:
     table = Table(title=f"recipe run {report.recipe_run_id}: {report.workflow} {report.status}")
-    for col in ("task", "status", "attempts", "seconds", "error"):
+    for col in ("task", "status", "attempts", "seconds", "why", "error"):
         table.add_column(col)
     for t in report.tasks:
         secs = "" if t.duration_s is None else f"{t.duration_s:.2f}"
-        status = f"{t.status} (earlier run)" if t.resumed else t.status
-        table.add_row(t.name, status, str(t.attempts), secs, t.error or "")
+        status = "reused" if t.resumed else t.status
+        table.add_row(t.name, status, str(t.attempts), secs, t.reason or "", t.error or "")
     console.print(table)

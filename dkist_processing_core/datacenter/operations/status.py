@@ -11,11 +11,14 @@ handful of GROUP BY queries, whatever the number of candidates.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from dkist_processing_core.datacenter.clock import as_utc
 from dkist_processing_core.datacenter.operations.tickets import OPEN
+from dkist_processing_core.datacenter.planning.readiness import DEFAULT_BACK_STOP
 from dkist_processing_core.datacenter.store.models import (
     Dataset,
     DatasetVersion,
@@ -32,7 +35,12 @@ from dkist_processing_core.datacenter.store.models import (
 
 
 def processing_status(
-    session, *, proposal_id: str | None = None, limit: int | None = None
+    session,
+    *,
+    proposal_id: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    back_stop: timedelta = DEFAULT_BACK_STOP,
 ) -> list[dict[str, Any]]:
     """Per proposal, its PI and its processing candidates with their progress.
 
@@ -48,11 +56,17 @@ def processing_status(
         candidates_query = candidates_query.where(ProcessingCandidate.proposal_id == proposal_id)
     if limit:
         candidates_query = candidates_query.limit(limit)
+    if offset:
+        candidates_query = candidates_query.offset(offset)
     chosen = candidates_query.subquery()
     candidates = session.execute(select(chosen)).all()
     op = ProcessingCandidateOp
     received = (
-        select(FrameCount.op_run_id, func.count().label("frames"))
+        select(
+            FrameCount.op_run_id,
+            func.count().label("frames"),
+            func.max(FrameCount.received_at).label("last_frame_at"),
+        )
         .where(
             FrameCount.op_run_id.in_(
                 select(op.op_run_id).where(op.processing_candidate_id.in_(select(chosen.c.id)))
@@ -70,6 +84,7 @@ def processing_status(
                 func.sum(TransferManifest.expected_frame_count).label("expected"),
                 func.count(TransferManifest.op_run_id).label("manifests"),
                 func.count().label("ops"),
+                func.max(received.c.last_frame_at).label("last_frame_at"),
             )
             .outerjoin(received, received.c.op_run_id == op.op_run_id)
             .outerjoin(TransferManifest, TransferManifest.op_run_id == op.op_run_id)
@@ -159,6 +174,7 @@ def processing_status(
             },
         )
         f = frames.get(c.id)
+        last_frame = as_utc(f.last_frame_at) if f and f.last_frame_at else None
         candidate_runs = runs.get(c.id, [])
         entry["candidates"].append(
             {
@@ -169,6 +185,10 @@ def processing_status(
                 "ready": c.ready_at is not None,
                 "ready_at": c.ready_at.isoformat() if c.ready_at else None,
                 "ready_by_back_stop": bool(c.ready_by_back_stop),
+                "last_frame_at": _iso(last_frame),
+                "back_stop_at": _iso(last_frame + back_stop)
+                if last_frame is not None and c.ready_at is None
+                else None,
                 "status": _implicit_status(c.ready_at, candidate_runs),
                 "runs": candidate_runs,
                 "open_tickets": tickets.get(c.id, []),
@@ -176,6 +196,10 @@ def processing_status(
             }
         )
     return list(by_proposal.values())
+
+
+def _iso(when) -> str | None:
+    return when.isoformat() if when is not None else None
 
 
 def _implicit_status(ready_at, runs: list[dict[str, Any]]) -> str:

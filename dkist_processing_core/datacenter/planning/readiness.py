@@ -379,6 +379,7 @@ def _readiness_pass_once(
     store: Store, now: datetime, back_stop: timedelta, sink: TicketSink
 ) -> ReadinessReport:
     pass_id = str(uuid.uuid4())
+    start = time.perf_counter()
     with store.session() as session:
         record = ReadinessPass(id=pass_id, started_at=now)
         session.add(record)
@@ -401,4 +402,5 @@ def _readiness_pass_once(
             by_back_stop,
             runs,
         )
+        record.duration_s = time.perf_counter() - start  # recorded in the same transaction
     return ReadinessReport(pass_id, ready, by_back_stop, runs)

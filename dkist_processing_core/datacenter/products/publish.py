@@ -99,6 +99,10 @@ def publish_recipe_run(
         run = session.get(RecipeRun, recipe_run_id)
         if run is None:
             raise PublishError(f"recipe run {recipe_run_id} does not exist")
+        if run.status != "succeeded":
+            raise PublishError(
+                f"recipe run {recipe_run_id} is {run.status}: only a succeeded run is published"
+            )
         instance = session.get(RecipeInstance, run.recipe_instance_id)
         candidate = session.get(ProcessingCandidate, instance.processing_candidate_id)
         proposal = session.get(Proposal, candidate.proposal_id)

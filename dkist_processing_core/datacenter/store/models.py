@@ -207,7 +207,7 @@ class Proposal(Base):
 
 
 class ReadinessPass(Base):
-    """One run of the periodic readiness pass: when it ran and what it decided."""
+    """One run of the periodic readiness pass: when it ran, how long it took, what it decided."""
 
     __tablename__ = "readiness_pass"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -215,6 +215,7 @@ class ReadinessPass(Base):
     ready_count: Mapped[int] = mapped_column(Integer, default=0)
     back_stop_count: Mapped[int] = mapped_column(Integer, default=0)
     recipe_runs_created: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float | None] = mapped_column(Float)
 
 
 class ProcessingCandidate(Base):
@@ -669,3 +670,31 @@ class Reprocessing(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)
     requested_by: Mapped[str] = mapped_column(String(128))
     requested_at: Mapped[datetime]
+
+
+# --- people who use the web pages --------------------------------------------------------------
+
+
+class WebUser(Base):
+    """A person who signs in to the status pages: a salted scrypt password hash and roles.
+
+    ``roles`` is a space-separated subset of ``operator`` and ``curator``; a user
+    without a role may sign in and read, but no action is allowed.
+    """
+
+    __tablename__ = "web_user"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    roles: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class ProposalLink(Base):
+    """The unguessable token of a proposal's read-only page for its PI (revocable)."""
+
+    __tablename__ = "proposal_link"
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("proposal.id"), index=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -21,6 +21,7 @@ matplotlib settings) as it found it (see :mod:`..isolation`).
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from pathlib import Path
@@ -176,6 +177,7 @@ def _execute_task(
     journal = RunJournal(spec.scratch_dir)
     logger = run_logger(spec.recipe_run_id, task_name)
     scratch = Scratch(spec.scratch_dir, writer=task_name)
+    log_file = _task_log_handler(spec, task_name, logger.logger)
     try:
         previous = journal.record(task_name)
         if previous.status == SUCCEEDED:
@@ -242,6 +244,27 @@ def _execute_task(
     finally:
         scratch.close()
         journal.close()
+        logger.logger.removeHandler(log_file)
+        log_file.close()
+
+
+TASK_LOG_FOLDER = "logs"
+
+
+def _task_log_handler(spec: RunSpec, task_name: str, logger: logging.Logger) -> logging.Handler:
+    """Also write the task's log records to ``<scratch>/logs/<task>.log`` while it runs.
+
+    The file keeps what an operator needs after the fact (the traceback of a
+    failure above all) beside the run's other files, whichever executor ran it.
+    Only this task's logger gets the handler, for the task's duration; the
+    caller's logging configuration is otherwise left as it was.
+    """
+    folder = Path(spec.scratch_dir) / TASK_LOG_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder / f"{task_name}.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
+    logger.addHandler(handler)
+    return handler
 
 
 def _inputs_read(scratch: Scratch, task_name: str, looked_up: set[str]) -> set[str]:
