@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The rooms drawn, most specific first; a module belongs to the first that prefixes it.
 ROOMS = [
     ("dkist_processing_core.cli", "cli", "command line (typer, rich)"),
+    ("dkist_processing_core.web", "web", "status pages (Starlette)"),
     ("dkist_processing_core.demo", "demo", "end-to-end demo"),
     ("dkist_processing_core.documentation", "documentation", "docs pages from the code"),
     ("dkist_processing_core.datacenter.store", "datacenter.store", "models, migrations"),
