@@ -8,17 +8,20 @@ from .context import ParameterError, ParameterValues, RunContext
 from .executors import LocalExecutor, RunReport, TaskFailed, TaskRecord, execute_task
 from .registry import Instrument, WorkflowNotFound, instruments, resolve_workflow
 from .scratch import Scratch, ScratchError
-from .spec import ParameterValue, RunSpec
+from .spec import InputDataset, InputFrame, ParameterValue, RunProvenance, RunSpec
 from .task import Task
 from .workflow import Workflow, WorkflowValidationError
 
 __all__ = [
+    "InputDataset",
+    "InputFrame",
     "Instrument",
     "LocalExecutor",
     "ParameterError",
     "ParameterValue",
     "ParameterValues",
     "RunContext",
+    "RunProvenance",
     "RunReport",
     "RunSpec",
     "Scratch",

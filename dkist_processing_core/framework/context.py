@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .scratch import Scratch
-from .spec import ParameterValue, RunSpec
+from .spec import InputDataset, ParameterValue, RunProvenance, RunSpec
 
 
 class ParameterError(KeyError):
@@ -59,7 +59,7 @@ class ParameterValues(Mapping[str, Any]):
 @dataclass
 class RunContext:
     """Everything a task reaches: ids, the "as run" configuration, parameter values,
-    the tagged scratch, the input dataset document and a logger."""
+    the tagged scratch, the input dataset, the run's provenance and a logger."""
 
     spec: RunSpec
     scratch: Scratch
@@ -83,9 +83,9 @@ class RunContext:
         return self.spec.configuration
 
     @property
-    def input_dataset(self) -> dict[str, Any]:
+    def input_dataset(self) -> InputDataset:
         return self.spec.input_dataset
 
     @property
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> RunProvenance:
         return self.spec.provenance

@@ -14,7 +14,7 @@ from dkist_processing_visp import DEFAULT_PARAMETER_VALUES
 from dkist_processing_core.calibration import tags as t
 from dkist_processing_core.calibration.l1.header import read_provenance_history
 from dkist_processing_core.calibration.polcal.algorithm import demodulation_per_pixel
-from dkist_processing_core.framework import LocalExecutor, Scratch
+from dkist_processing_core.framework import LocalExecutor, RunProvenance, Scratch
 from dkist_processing_core.framework.links import workflow_doc_url, workflow_source_url
 from dkist_processing_core.simulate import simulate_visp
 from dkist_processing_core.simulate.oracle import expected_stokes, predicted_stokes_sigma
@@ -36,7 +36,13 @@ def run(tmp_path_factory):
         root / "scratch",
         DEFAULT_PARAMETER_VALUES,
         recipe_run_id=42,
-        provenance={"recipe_id": 3, "recipe_instance_id": 4, "input_dataset_id": 5},
+        provenance=RunProvenance(
+            recipe_id=3,
+            recipe_instance_id=4,
+            input_dataset_observe_id=5,
+            input_dataset_calibration_id=5,
+            input_dataset_parameters_id=5,
+        ),
     )
     report = LocalExecutor().run(spec)
     scratch = Scratch(spec.scratch_dir)
