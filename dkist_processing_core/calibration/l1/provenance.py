@@ -222,15 +222,15 @@ def l1_provenance(context: RunContext) -> L1Provenance:
         for p in context.spec.parameters
         if p.name in context.declared_parameters
     }
-    versions = {name: package_version(name) for name in RECORDED_PACKAGES}
+    versions = {p: package_version(p) for p in RECORDED_PACKAGES}
     versions["dkist-processing-core"] = library_version
     versions[package] = package_version(package)
     workflow, workflow_version = context.workflow_name, context.workflow_version
     info_url = workflow_doc_url(instrument or name, workflow, workflow_version)
     return L1Provenance(
         recipe_run_id=context.recipe_run_id,
-        recipe_id=_or_zero(given.recipe_id),
-        recipe_instance_id=_or_zero(given.recipe_instance_id),
+        recipe_id=_or(given.recipe_id, 0),
+        recipe_instance_id=_or(given.recipe_instance_id, 0),
         input_dataset_observe_id=_or(given.input_dataset_observe_id, input_dataset_id),
         input_dataset_calibration_id=_or(given.input_dataset_calibration_id, input_dataset_id),
         input_dataset_parameters_id=_or(given.input_dataset_parameters_id, input_dataset_id),
@@ -250,8 +250,5 @@ def l1_provenance(context: RunContext) -> L1Provenance:
 
 
 def _or(value: int | None, default: int) -> int:
+    """``value``, or ``default`` when the planner did not give one (0 is a value)."""
     return default if value is None else value
-
-
-def _or_zero(value: int | None) -> int:
-    return _or(value, 0)
