@@ -69,7 +69,8 @@ class Instrument:
 
     def __post_init__(self) -> None:
         if isinstance(self.source_url, str):
-            fields = {f for _, f, _, _ in string.Formatter().parse(self.source_url) if f}
+            parsed = string.Formatter().parse(self.source_url)
+            fields = {f for _, f, _, _ in parsed if f is not None}
             if not fields <= SOURCE_URL_FIELDS:
                 raise ValueError(
                     f"instrument {self.name!r}: source_url {self.source_url!r} uses "
