@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .registry import Instrument
 
 DOCS_BASE_ENV = "DKIST_PROCESSING_DOCS_URL"
 SOURCE_BASE_ENV = "DKIST_PROCESSING_SOURCE_URL"
@@ -46,24 +42,23 @@ def workflow_doc_path(instrument: str, workflow: str, version: str) -> str:
     return f"workflows/{_slug(instrument)}/{_slug(workflow)}-v{_slug(version)}"
 
 
-def _instrument(instrument: str | Instrument) -> Instrument:
+def _installed(instrument: str):
     """The installed instrument of that name; one that is not installed names no addresses."""
     from .registry import Instrument, instruments
 
-    if isinstance(instrument, Instrument):
-        return instrument
     return instruments().get(instrument) or Instrument(name=instrument, version="")
 
 
-def workflow_doc_url(instrument: str | Instrument, workflow: str, version: str) -> str:
-    """The documentation page of a workflow version, in its instrument's documentation site."""
-    return _instrument(instrument).workflow_doc_url(workflow, version)
+def workflow_doc_url(instrument: str, workflow: str, version: str) -> str:
+    """The documentation page of a workflow version, in the documentation site its instrument
+    package names (see ``Instrument.workflow_doc_url``)."""
+    return _installed(instrument).workflow_doc_url(workflow, version)
 
 
-def workflow_source_url(instrument: str | Instrument, version: str) -> str | None:
+def workflow_source_url(instrument: str, version: str) -> str | None:
     """The source code of the instrument package at exactly that version, as the package names
-    it; None if the package does not say where its source is."""
-    return _instrument(instrument).source_url_at(version)
+    it; None if the package does not say where its source is (see ``Instrument.source_url_at``)."""
+    return _installed(instrument).source_url_at(version)
 
 
 def task_doc_path(task: type) -> str:

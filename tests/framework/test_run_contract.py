@@ -17,6 +17,7 @@ from dkist_processing_core.framework import (
     RunProvenance,
     RunSpec,
     Scratch,
+    instruments,
 )
 from dkist_processing_core.framework.links import (
     docs_base_url,
@@ -119,9 +120,18 @@ def test_an_instrument_names_its_documentation_and_source():
         instrument.workflow_doc_url("l1", "2.1.0") == f"https://docs.example.org/myinst/{path}.html"
     )
     assert instrument.source_url_at("2.1.0") == "https://code.example.org/myinst/tree/release-2.1.0"
-    # The links module gives the same for an Instrument object.
-    assert workflow_doc_url(instrument, "l1", "2.1.0") == instrument.workflow_doc_url("l1", "2.1.0")
-    assert workflow_source_url(instrument, "2.1.0") == instrument.source_url_at("2.1.0")
+
+
+def test_links_are_those_of_the_installed_instrument_of_that_name():
+    installed = instruments()
+    if not installed:
+        pytest.skip("no instrument package is installed")
+    for name, instrument in installed.items():
+        for wf in instrument.workflows:
+            assert workflow_doc_url(name, wf.name, wf.version) == instrument.workflow_doc_url(
+                wf.name, wf.version
+            )
+            assert workflow_source_url(name, wf.version) == instrument.source_url_at(wf.version)
 
 
 def test_a_source_address_may_be_a_function_of_the_version():

@@ -24,9 +24,7 @@ from astropy.io import fits
 from pydantic import BaseModel, ConfigDict, Field
 
 from ... import __version__ as library_version
-from ...framework import RunContext
-from ...framework.links import workflow_doc_url, workflow_source_url
-from ...framework.registry import instruments
+from ...framework import Instrument, RunContext, instruments
 
 __all__ = [
     "HISTORY_PREFIX",
@@ -213,8 +211,9 @@ def l1_provenance(context: RunContext) -> L1Provenance:
     """
     given = context.provenance
     name = context.instrument or "unknown"
-    instrument = instruments().get(name)
-    package = instrument.package_name if instrument else f"dkist-processing-{name}"
+    # An instrument that is not installed (a workflow named by import path) names no addresses.
+    instrument = instruments().get(name) or Instrument(name=name, version="")
+    package = instrument.package_name
     dataset_id = given.dataset_id or f"D{context.recipe_run_id:07d}"
     input_dataset_id = context.input_dataset.input_dataset_id
     used = {
@@ -226,7 +225,7 @@ def l1_provenance(context: RunContext) -> L1Provenance:
     versions["dkist-processing-core"] = library_version
     versions[package] = package_version(package)
     workflow, workflow_version = context.workflow_name, context.workflow_version
-    info_url = workflow_doc_url(instrument or name, workflow, workflow_version)
+    info_url = instrument.workflow_doc_url(workflow, workflow_version)
     return L1Provenance(
         recipe_run_id=context.recipe_run_id,
         recipe_id=_or(given.recipe_id, 0),
@@ -245,7 +244,7 @@ def l1_provenance(context: RunContext) -> L1Provenance:
         task_order=list(context.task_order),
         info_url=info_url,
         head_url=header_spec_url(),
-        cal_url=workflow_source_url(instrument or name, workflow_version) or info_url,
+        cal_url=instrument.source_url_at(workflow_version) or info_url,
     )
 
 
