@@ -5,7 +5,8 @@ documentation), its declared reads, writes and parameters, and the list of
 workflows that use it. Each workflow version gets one page with a drawing of
 its graph whose nodes link to the task pages, so nothing about an algorithm is
 written twice. The page paths come from :mod:`.framework.links`, the same
-scheme the L1 headers' links use.
+scheme the L1 headers' links use; the source address of a workflow version is
+the one its instrument package names.
 
 Shared task docstrings are written for a scientist, in reStructuredText, with
 these sections (underlined with ``-``)::
@@ -203,9 +204,10 @@ def _workflow_page(instrument: str, package_version: str, wf: Workflow) -> str:
     out = [_title(f"{instrument} {wf.name} {wf.version}")]
     out.append(wf.description or "")
     out.append("")
+    source = workflow_source_url(instrument, wf.version)
     out.append(
         f"Instrument package ``{instrument}`` version {package_version}; "
-        f"source code of this version: {workflow_source_url(instrument, wf.version)}\n"
+        + (f"source code of this version: {source}\n" if source else "source code not named.\n")
     )
     out.append(_title("Graph", "-"))
     out.append(

@@ -18,13 +18,15 @@ from .libraries import code_versions
 from .parameters import Parameter, ParameterValueError
 from .registry import Instrument, WorkflowNotFound, instruments, resolve_workflow
 from .scratch import Scratch, ScratchConflict, ScratchError
-from .spec import ParameterValue, RunSpec
+from .spec import InputDataset, InputFrame, ParameterValue, RunProvenance, RunSpec
 from .task import Task
 from .workflow import Workflow, WorkflowValidationError
 
 __all__ = [
     "ExpectedError",
+    "InputDataset",
     "InputError",
+    "InputFrame",
     "Instrument",
     "LocalExecutor",
     "Parameter",
@@ -33,6 +35,7 @@ __all__ = [
     "ParameterValueError",
     "ParameterValues",
     "RunContext",
+    "RunProvenance",
     "RunReport",
     "RunSpec",
     "Scratch",

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import ExpectedError
 from .scratch import Scratch
-from .spec import ParameterValue, RunSpec
+from .spec import InputDataset, ParameterValue, RunProvenance, RunSpec
 
 
 class ParameterError(KeyError, ExpectedError):
@@ -60,7 +60,7 @@ class ParameterValues(Mapping[str, Any]):
 @dataclass
 class RunContext:
     """Everything a task reaches: ids, the "as run" configuration, parameter values,
-    the tagged scratch, the input dataset document and a logger."""
+    the tagged scratch, the input dataset, the run's provenance and a logger."""
 
     spec: RunSpec
     scratch: Scratch
@@ -86,10 +86,10 @@ class RunContext:
         return self.spec.configuration
 
     @property
-    def input_dataset(self) -> dict[str, Any]:
+    def input_dataset(self) -> InputDataset:
         self.input_dataset_read = True
         return self.spec.input_dataset
 
     @property
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> RunProvenance:
         return self.spec.provenance

@@ -4,8 +4,12 @@ L1 headers carry these links (INFO_URL, CAL_URL, ...) and the documentation site
 is built so that each link resolves to a page of that exact workflow version.
 Both use the functions here, so the scheme is defined once.
 
-The base addresses come from the environment (a site can host its own docs and
-code) and default to the project's public ones.
+Each instrument package names its own documentation site and source address
+(:class:`~.registry.Instrument` ``docs_url`` and ``source_url``); this module
+fixes the page paths within a documentation site. This library's own site
+(task pages, and the workflow pages of an instrument that names no site) comes
+from the environment (a site can host its own docs and code) and defaults to the
+project's public one.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ def _slug(text: str) -> str:
 
 
 def docs_base_url() -> str:
+    """The base address of this library's documentation site."""
     return os.environ.get(DOCS_BASE_ENV, DEFAULT_DOCS_BASE).rstrip("/")
 
 
 def source_base_url() -> str:
+    """The address of this library's source repository."""
     return os.environ.get(SOURCE_BASE_ENV, DEFAULT_SOURCE_BASE).rstrip("/")
 
 
@@ -36,8 +42,23 @@ def workflow_doc_path(instrument: str, workflow: str, version: str) -> str:
     return f"workflows/{_slug(instrument)}/{_slug(workflow)}-v{_slug(version)}"
 
 
+def _installed(instrument: str):
+    """The installed instrument of that name; one that is not installed names no addresses."""
+    from .registry import Instrument, instruments
+
+    return instruments().get(instrument) or Instrument(name=instrument, version="")
+
+
 def workflow_doc_url(instrument: str, workflow: str, version: str) -> str:
-    return f"{docs_base_url()}/{workflow_doc_path(instrument, workflow, version)}.html"
+    """The documentation page of a workflow version, in the documentation site its instrument
+    package names (see ``Instrument.workflow_doc_url``)."""
+    return _installed(instrument).workflow_doc_url(workflow, version)
+
+
+def workflow_source_url(instrument: str, version: str) -> str | None:
+    """The source code of the instrument package at exactly that version, as the package names
+    it; None if the package does not say where its source is (see ``Instrument.source_url_at``)."""
+    return _installed(instrument).source_url_at(version)
 
 
 def task_doc_path(task: type) -> str:
@@ -49,24 +70,5 @@ def task_doc_url(task: type) -> str:
     return f"{docs_base_url()}/{task_doc_path(task)}.html"
 
 
-def release_tag(instrument: str, version: str) -> str:
-    """The source-control tag of an instrument package release."""
-    return f"{_slug(instrument)}-v{version}"
-
-
-def workflow_source_url(instrument: str, version: str) -> str:
-    """The source code of the instrument package at exactly that release."""
-    return f"{source_base_url()}/tree/{release_tag(instrument, version)}/instruments/{_slug(instrument)}"
-
-
 def library_source_url(version: str) -> str:
     return f"{source_base_url()}/tree/v{version}"
-
-
-def header_spec_url() -> str:
-    """The documentation of the Level 1 header keywords (SPEC-0214) of the version in use."""
-    from dkist_fits_specifications import __version__ as spec_version
-
-    return (
-        f"https://docs.dkist.nso.edu/projects/data-products/en/v{spec_version}/specs/spec-214.html"
-    )

@@ -10,16 +10,24 @@ declares in its packaging metadata::
 pointing at an :class:`Instrument`. A recipe run names its workflow as
 ``"<instrument>:<workflow name>"``; tests and notebooks may also use an import
 path ``"package.module:attribute"``.
+
+The instrument package names its own documentation and source addresses
+(:attr:`Instrument.docs_url`, :attr:`Instrument.source_url`): the L1 headers'
+links (``INFO_URL``, ``CAL_URL``) and the documentation site's workflow pages
+are made from them.
 """
 
 from __future__ import annotations
 
 import importlib
+import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
+from . import links
 from .errors import ExpectedError
 from .workflow import Workflow
 
@@ -30,9 +38,25 @@ class WorkflowNotFound(LookupError, ExpectedError):
     """An unknown instrument, workflow or version; the message names what exists."""
 
 
+#: The fields a :attr:`Instrument.source_url` template may use.
+SOURCE_URL_FIELDS = frozenset({"name", "version"})
+
+
 @dataclass
 class Instrument:
-    """An instrument package: its name, package version and workflows."""
+    """An instrument package: its name, package version and workflows, and where its
+    documentation and source code are.
+
+    ``docs_url`` is the base address of the documentation site that has this
+    instrument's workflow pages, at the paths of :func:`.links.workflow_doc_path`
+    (the site of this library builds them for every installed instrument); empty:
+    this library's site (:func:`.links.docs_base_url`).
+
+    ``source_url`` is the address of the instrument package's source code at one
+    version: a template with the fields ``{version}`` (a workflow version) and
+    ``{name}`` (the instrument's name), or a function of the version; empty: not
+    known (an L1 header then links the workflow's documentation page instead).
+    """
 
     name: str
     version: str
@@ -41,6 +65,43 @@ class Instrument:
     package: str = ""
     # Parameter values a notebook, the demo or a new data center starts from.
     default_parameter_values: dict[str, Any] = field(default_factory=dict)
+    docs_url: str = ""
+    source_url: str | Callable[[str], str] = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.source_url, str):
+            parsed = string.Formatter().parse(self.source_url)
+            fields = {f for _, f, _, _ in parsed if f is not None}
+            if not fields <= SOURCE_URL_FIELDS:
+                raise ValueError(
+                    f"instrument {self.name!r}: source_url {self.source_url!r} uses "
+                    f"{sorted(fields - SOURCE_URL_FIELDS)}; a template may only use "
+                    f"{sorted(SOURCE_URL_FIELDS)}"
+                )
+        elif not callable(self.source_url):
+            raise TypeError(
+                f"instrument {self.name!r}: source_url must be a template string or a function "
+                f"of the version, not {type(self.source_url).__name__}"
+            )
+
+    @property
+    def package_name(self) -> str:
+        """The distribution name of the instrument package (``package``, else the convention)."""
+        return self.package or f"dkist-processing-{self.name}"
+
+    def workflow_doc_url(self, workflow: str, version: str) -> str:
+        """The documentation page of a workflow version of this instrument (``INFO_URL``)."""
+        base = self.docs_url.rstrip("/") or links.docs_base_url()
+        return f"{base}/{links.workflow_doc_path(self.name, workflow, version)}.html"
+
+    def source_url_at(self, version: str) -> str | None:
+        """The source code of this instrument package at a workflow version (``CAL_URL``);
+        None if the package does not say where its source is."""
+        if callable(self.source_url):
+            return self.source_url(version)
+        if self.source_url:
+            return self.source_url.format(name=self.name, version=version)
+        return None
 
     def workflow(self, name: str) -> Workflow:
         for wf in self.workflows:

@@ -24,6 +24,7 @@ import numpy as np
 from astropy.io import fits
 
 from dkist_processing_core.framework.atomic import atomic_write
+from dkist_processing_core.framework.spec import InputDataset, InputFrame
 from dkist_processing_core.simulate.fitsbytes import RawFrameTemplate
 
 MANIFEST_NAME = "manifest.json"
@@ -162,20 +163,26 @@ class SimulatedObservation:
         """A frame's id as the data center counts it: unique within the summit's archive."""
         return f"{record.op_run_id}/{Path(record.path).stem}"
 
-    def input_dataset_document(self, input_dataset_id: int = 0) -> dict[str, Any]:
-        """The input dataset of all the observation's frames, as the data center exports it."""
-        return {
-            "input_dataset_id": input_dataset_id,
-            "frames": [
-                {
-                    "frame_id": self.frame_id(r),
-                    "op_run_id": r.op_run_id,
-                    "frame_kind": self.op_runs[r.op_run_id],
-                    "path": str(self.path_of(r)),
-                }
+    def input_dataset(self, input_dataset_id: int = 0) -> InputDataset:
+        """The input dataset of all the observation's frames (no parameter values)."""
+        return InputDataset(
+            input_dataset_id=input_dataset_id,
+            frames=[
+                InputFrame(
+                    frame_id=self.frame_id(r),
+                    op_run_id=r.op_run_id,
+                    frame_kind=self.op_runs[r.op_run_id],
+                    path=str(self.path_of(r)),
+                )
                 for r in self.frames
             ],
-        }
+        )
+
+    def input_dataset_document(self, input_dataset_id: int = 0) -> dict[str, Any]:
+        """:meth:`input_dataset` as a JSON document: its id and its frames."""
+        document = self.input_dataset(input_dataset_id).model_dump(mode="json")
+        del document["parameter_values"]
+        return document
 
     def manifest_document(self) -> dict[str, Any]:
         return {

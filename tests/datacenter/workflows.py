@@ -26,7 +26,7 @@ class CountInputFrames(Task):
     def run(self) -> None:
         if self.configuration.get("fail_in") == self.name:
             raise ValueError(f"simulated failure in {self.name}")
-        frames = self.context.input_dataset.get("frames", [])
+        frames = self.context.input_dataset.frames
         self.scratch.write_json(
             {
                 "frames": len(frames),
@@ -65,13 +65,11 @@ class WriteL1Frames(Task):
     gain = 1.0
 
     def run(self) -> None:
-        frames = [
-            f for f in self.context.input_dataset.get("frames", []) if f["frame_kind"] == "observe"
-        ]
+        frames = [f for f in self.context.input_dataset.frames if f.frame_kind == "observe"]
         for index, frame in enumerate(frames):
             self.scratch.write_json(
                 {
-                    "frame_id": frame["frame_id"],
+                    "frame_id": frame.frame_id,
                     "date_beg": f"2024-04-20T18:{index:02d}:00",
                     "value": self.parameter("threshold") * self.gain,
                     "recipe_run_id": self.recipe_run_id,
@@ -79,7 +77,7 @@ class WriteL1Frames(Task):
                     "workflow_version": self.context.workflow_version,
                 },
                 ["OUTPUT", "FRAME"],
-                f"L1_{frame['frame_id']}.json",
+                f"L1_{frame.frame_id}.json",
             )
 
 

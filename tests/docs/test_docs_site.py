@@ -13,9 +13,8 @@ from dkist_processing_core.documentation import (
     missing_sections,
     shared_tasks,
 )
-from dkist_processing_core.framework import Task
+from dkist_processing_core.framework import Task, instruments
 from dkist_processing_core.framework.links import (
-    docs_base_url,
     task_doc_path,
     workflow_doc_path,
     workflow_doc_url,
@@ -53,8 +52,9 @@ def test_every_workflow_doc_url_points_at_a_built_page(built_site):
     workflows = all_workflows()
     for instrument, _, wf in workflows:
         url = workflow_doc_url(instrument, wf.name, wf.version)
-        assert url.startswith(docs_base_url() + "/")
-        page = built_site / url[len(docs_base_url()) + 1 :]
+        docs_url = instruments()[instrument].docs_url  # the site the instrument package names
+        assert url.startswith(docs_url + "/")
+        page = built_site / url[len(docs_url) + 1 :]
         assert page.is_file(), f"{url} has no page in the built site"
         html = page.read_text()
         assert wf.version in html

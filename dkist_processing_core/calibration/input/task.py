@@ -50,8 +50,8 @@ class ParseInputData(Task):
 
     Inputs
     ------
-    The input dataset document of the run (``frames``: a list of ``{"path", "frame_id",
-    "op_run_id", "frame_kind"}``), and the raw FITS frames it lists.
+    The input dataset of the run (its ``frames``, each with its ``path``, ``frame_id``,
+    ``op_run_id`` and ``frame_kind``), and the raw FITS frames it lists.
 
     Outputs
     -------
@@ -75,7 +75,7 @@ class ParseInputData(Task):
         return []
 
     def run(self) -> None:
-        frames = self.context.input_dataset.get("frames") or []
+        frames = self.context.input_dataset.frames
         if not frames:
             raise InputFrameError("the input dataset lists no frames")
         shape: tuple[int, int] | None = None
@@ -84,7 +84,12 @@ class ParseInputData(Task):
         polcal: list[tuple[str, tuple, tuple, Path, list[str]]] = []
         with self.scratch.batch():
             for frame in self.progress(frames, description="parsing input frames"):
-                path = Path(frame["path"])
+                if frame.path is None:
+                    raise InputFrameError(
+                        f"frame {frame.frame_id} of OP run {frame.op_run_id}: the input dataset "
+                        "gives no path to read it from"
+                    )
+                path = Path(frame.path)
                 header = read_header(path)
                 try:
                     kind = kw.frame_task_type(header)

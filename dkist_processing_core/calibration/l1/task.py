@@ -5,90 +5,31 @@ from __future__ import annotations
 import multiprocessing
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from importlib.metadata import PackageNotFoundError, version
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
-from ... import __version__ as library_version
 from ...framework import Parameter, ScratchConflict, Task
 from ...framework.errors import InputError
-from ...framework.links import header_spec_url, workflow_doc_url, workflow_source_url
 from .. import tags as t
-from .header import L1Provenance, build_l1_header, l1_filename
+from .header import build_l1_header, l1_filename
+from .provenance import RECORDED_PACKAGES, l1_provenance, package_version
 from .writer import N_RANDOM, warm_up_writer, write_l1_frame, write_l1_frame_from_fits
-
-# Packages whose versions are recorded in every L1 frame's provenance.
-RECORDED_PACKAGES = (
-    "numpy",
-    "scipy",
-    "astropy",
-    "numba",
-    "dkist-fits-specifications",
-    "dkist-header-validator",
-)
 
 
 class L1FrameConflict(InputError):
     """Two calibrated frames would be written as one L1 file; the message names both sources."""
 
 
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def l1_provenance(task: Task) -> L1Provenance:
-    """The provenance of a run's L1 frames, from the run context.
-
-    Ids the data center assigns (recipe, recipe instance, input dataset, dataset,
-    product) come from the run spec's ``provenance``; a run outside the data center
-    (a notebook) records 0 for the ids it does not have and a dataset id made from
-    its recipe run id.
-    """
-    context = task.context
-    given = context.provenance
-    instrument = context.instrument or "unknown"
-    instrument_package = given.get("instrument_package", f"dkist-processing-{instrument}")
-    dataset_id = given.get("dataset_id") or f"D{context.recipe_run_id:07d}"
-    input_dataset_id = int(
-        given.get("input_dataset_id", context.input_dataset.get("input_dataset_id", 0))
-    )
-    used = {
-        p.name: {"id": p.id, "value": p.value}
-        for p in context.spec.parameters
-        if p.name in context.declared_parameters
-    }
-    from ..polcal.task import polcal_provenance
-
-    versions = {name: package_version(name) for name in RECORDED_PACKAGES}
-    versions["dkist-processing-core"] = library_version
-    versions[instrument_package] = package_version(instrument_package)
-    return L1Provenance(
-        recipe_run_id=context.recipe_run_id,
-        recipe_id=int(given.get("recipe_id", 0)),
-        recipe_instance_id=int(given.get("recipe_instance_id", 0)),
-        input_dataset_observe_id=input_dataset_id,
-        input_dataset_calibration_id=input_dataset_id,
-        input_dataset_parameters_id=input_dataset_id,
-        workflow_name=context.workflow_name,
-        workflow_version=context.workflow_version,
-        calibration_version=context.workflow_version,
-        library_versions=versions,
-        manual_processing=bool(given.get("manually_processed", False)),
-        dataset_id=dataset_id,
-        product_id=given.get("product_id") or f"L1-{dataset_id}",
-        parameter_values=used,
-        task_order=list(context.task_order),
-        fitted_values=polcal_provenance(task.scratch),
-        info_url=workflow_doc_url(instrument, context.workflow_name, context.workflow_version),
-        head_url=header_spec_url(),
-        cal_url=workflow_source_url(instrument, context.workflow_version),
-    )
+__all__ = [
+    "RECORDED_PACKAGES",
+    "L1FrameConflict",
+    "WriteL1Frames",
+    "l1_provenance",
+    "package_version",
+]
 
 
 class WriteL1Frames(Task):
@@ -181,7 +122,7 @@ class WriteL1Frames(Task):
         return [[p] for p in self.scratch.find(t.CALIBRATED)]
 
     def run(self) -> None:
-        provenance = l1_provenance(self)
+        provenance = l1_provenance(self.context)
         quantize = float(self.parameter("l1_quantize_level"))
         processes = int(self.configuration.get("l1_write_processes", 1))
         if multiprocessing.current_process().daemon:

@@ -32,10 +32,7 @@ from dkist_processing_core.datacenter.operations.tickets import (
     TicketRequest,
     TicketSink,
 )
-from dkist_processing_core.datacenter.planning.input_datasets import (
-    input_dataset_document,
-    input_dataset_parameter_values,
-)
+from dkist_processing_core.datacenter.planning.input_datasets import run_input_dataset
 from dkist_processing_core.datacenter.planning.recipe_runs import (
     CREATED,
     FAILED,
@@ -142,22 +139,30 @@ def scratch_dir_for(scratch_root: str | Path, recipe_run_id: int) -> Path:
     return Path(scratch_root) / f"recipe_run_{recipe_run_id}"
 
 
+def product_id_for(dataset_id: str) -> str:
+    """The product a dataset's versions are versions of (the same when it is reprocessed)."""
+    return f"L1-{dataset_id}"
+
+
 def build_run_spec(session: Session, recipe_run_id: int, scratch_root: str | Path):
     """The framework's RunSpec for a recipe run: workflow, version, configuration as run,
-    the parameter values and the JSON document of its input dataset."""
-    from dkist_processing_core.framework import ParameterValue, RunSpec
+    the parameter values, the input dataset and the provenance the products record."""
+    from dkist_processing_core.framework import RunProvenance, RunSpec
 
     run = session.get(RecipeRun, recipe_run_id)
     instance = session.get(RecipeInstance, run.recipe_instance_id)
     recipe = session.get(Recipe, instance.recipe_id)
     spec = session.get(WorkflowSpecification, recipe.workflow_specification_id)
     instrument = session.get(Instrument, recipe.instrument_id)
-    values = input_dataset_parameter_values(session, instance.input_dataset_id)
+    input_dataset = run_input_dataset(session, instance.input_dataset_id)
     candidate = session.get(ProcessingCandidate, instance.processing_candidate_id)
     # The dataset id the L1 headers carry (DSETID): the candidate's dataset, whose
     # reprocessings add versions to it; its observe OP run id before its first version.
-    dataset_id = session.scalar(
-        select(Dataset.dataset_id).where(Dataset.processing_candidate_id == candidate.id)
+    dataset_id = (
+        session.scalar(
+            select(Dataset.dataset_id).where(Dataset.processing_candidate_id == candidate.id)
+        )
+        or candidate.observe_op_run_id
     )
     return RunSpec(
         recipe_run_id=run.id,
@@ -165,23 +170,21 @@ def build_run_spec(session: Session, recipe_run_id: int, scratch_root: str | Pat
         workflow_version=spec.version,
         scratch_dir=scratch_dir_for(scratch_root, run.id),
         configuration=run.configuration or {},
-        parameters=[
-            ParameterValue(id=v["parameter_value_id"], name=v["name"], value=v["value"])
-            for v in values
-        ],
-        input_dataset=input_dataset_document(session, instance.input_dataset_id),
-        provenance={
-            "recipe_run_id": run.id,
-            "recipe_instance_id": instance.id,
-            "recipe_id": recipe.id,
-            "recipe_name": recipe.name,
-            "input_dataset_id": instance.input_dataset_id,
-            "processing_candidate_id": instance.processing_candidate_id,
-            "attempt": run.attempt,
-            "manually_processed": run.manually_processed,
-            "dataset_id": dataset_id or candidate.observe_op_run_id,
-            "instrument": instrument.name,
-        },
+        parameters=input_dataset.parameter_values,
+        input_dataset=input_dataset,
+        provenance=RunProvenance(
+            recipe_id=recipe.id,
+            recipe_instance_id=instance.id,
+            # One input dataset holds the observe frames, the calibration frames and the
+            # parameter values: it is each of the three parts.
+            input_dataset_observe_id=instance.input_dataset_id,
+            input_dataset_calibration_id=instance.input_dataset_id,
+            input_dataset_parameters_id=instance.input_dataset_id,
+            proposal_id=candidate.proposal_id,
+            dataset_id=dataset_id,
+            product_id=product_id_for(dataset_id),
+            manual_processing=run.manually_processed,
+        ),
     )
 
 

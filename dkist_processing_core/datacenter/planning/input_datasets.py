@@ -4,8 +4,10 @@ The frames are those of the processing candidate's OP run ids (with their frame
 kind); the parameter values are those of the recipe's parameters valid at the
 observation date. Once a recipe run uses an input dataset it is frozen: its
 frames and parameter values can no longer change (an adjusted plan makes a new
-input dataset that supersedes the old). :func:`input_dataset_document` gives
-the JSON document handed to the workflow.
+input dataset that supersedes the old). :func:`run_input_dataset` gives the
+typed input dataset handed to the workflow (part of its run spec);
+:func:`input_dataset_document` the JSON document an operator exports, which
+also says where the input dataset comes from.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dkist_processing_core.datacenter.store.models import (
     ProcessingCandidateOp,
     RecipeParameter,
 )
+from dkist_processing_core.framework import spec as run_contract
 
 
 class InputDatasetError(ValueError):
@@ -273,6 +276,21 @@ def input_dataset_document(session: Session, input_dataset_id: int) -> dict[str,
         ],
         "parameter_values": input_dataset_parameter_values(session, input_dataset_id),
     }
+
+
+def run_input_dataset(session: Session, input_dataset_id: int) -> run_contract.InputDataset:
+    """The input dataset as a run gets it: its frames and its parameter values, typed."""
+    document = input_dataset_document(session, input_dataset_id)
+    return run_contract.InputDataset(
+        input_dataset_id=document["input_dataset_id"],
+        frames=[run_contract.InputFrame(**frame) for frame in document["frames"]],
+        parameter_values=[
+            run_contract.ParameterValue(
+                id=v["parameter_value_id"], name=v["name"], value=v["value"]
+            )
+            for v in document["parameter_values"]
+        ],
+    )
 
 
 def export_input_dataset(session: Session, input_dataset_id: int, path: str | Path) -> Path:

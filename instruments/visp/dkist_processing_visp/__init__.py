@@ -11,6 +11,13 @@ from dkist_processing_core.framework import Instrument
 
 from .workflows import DEFAULT_PARAMETER_VALUES, l1_calibration
 
+#: The documentation site with this package's workflow pages (INFO_URL of its L1 frames).
+DOCS_URL = "https://dkist-processing-core.readthedocs.io/en/latest"
+#: This package's source code at a release, tagged ``visp-v<version>`` (CAL_URL of its L1 frames).
+SOURCE_URL = (
+    "https://github.com/DKISTDC/dkist-processing-core/tree/visp-v{version}/instruments/visp"
+)
+
 INSTRUMENT = Instrument(
     name="visp",
     version=__version__,
@@ -18,6 +25,8 @@ INSTRUMENT = Instrument(
     description=__doc__.splitlines()[0],
     default_parameter_values=DEFAULT_PARAMETER_VALUES,
     package="dkist-processing-visp",
+    docs_url=DOCS_URL,
+    source_url=SOURCE_URL,
 )
 
 __all__ = ["DEFAULT_PARAMETER_VALUES", "INSTRUMENT", "l1_calibration"]

@@ -12,7 +12,7 @@ from dkist_processing_visp import DEFAULT_PARAMETER_VALUES
 
 from dkist_processing_core.calibration import keywords as kw
 from dkist_processing_core.calibration import tags as t
-from dkist_processing_core.framework import LocalExecutor, Scratch, TaskFailed
+from dkist_processing_core.framework import InputDataset, LocalExecutor, Scratch, TaskFailed
 from dkist_processing_core.simulate import SimulatedObservation, simulate_visp
 from dkist_processing_core.simulate.faults import (
     remove_keyword,
@@ -42,7 +42,7 @@ def fail(observation, tmp_path, *, input_dataset=None) -> TaskFailed:
         observation, "visp:l1_calibration", tmp_path / "scratch", DEFAULT_PARAMETER_VALUES
     )
     if input_dataset is not None:
-        spec = spec.model_copy(update={"input_dataset": input_dataset})
+        spec = spec.model_copy(update={"input_dataset": InputDataset.model_validate(input_dataset)})
     with pytest.raises(TaskFailed) as info:
         LocalExecutor().run(spec)
     return info.value
@@ -117,6 +117,6 @@ def test_polcal_sequence_that_cannot_constrain_the_fit(observation, tmp_path):
         LocalExecutor().run(
             run_spec_for(
                 observation, "visp:l1_calibration", tmp_path / "scratch", DEFAULT_PARAMETER_VALUES
-            ).model_copy(update={"input_dataset": document})
+            ).model_copy(update={"input_dataset": InputDataset.model_validate(document)})
         )
     assert stored(tmp_path) == before  # ... and nothing already stored was lost or rewritten

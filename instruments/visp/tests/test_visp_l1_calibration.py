@@ -21,7 +21,7 @@ from dkist_processing_core.calibration.outputs import (
     read_dataset_inventory,
 )
 from dkist_processing_core.calibration.polcal.algorithm import demodulation_per_pixel
-from dkist_processing_core.framework import LocalExecutor, Scratch
+from dkist_processing_core.framework import LocalExecutor, RunProvenance, Scratch
 from dkist_processing_core.framework.links import workflow_doc_url, workflow_source_url
 from dkist_processing_core.simulate import simulate_visp
 from dkist_processing_core.simulate.oracle import (
@@ -47,7 +47,13 @@ def run(tmp_path_factory):
         root / "scratch",
         DEFAULT_PARAMETER_VALUES,
         recipe_run_id=42,
-        provenance={"recipe_id": 3, "recipe_instance_id": 4, "input_dataset_id": 5},
+        provenance=RunProvenance(
+            recipe_id=3,
+            recipe_instance_id=4,
+            input_dataset_observe_id=5,
+            input_dataset_calibration_id=5,
+            input_dataset_parameters_id=5,
+        ),
     )
     report = LocalExecutor().run(spec)
     scratch = Scratch(spec.scratch_dir)
