@@ -42,6 +42,14 @@ class WriteDatasetAsdf(Task):
     Parameters
     ----------
     None (the parameter values of the run are recorded in the file, not used).
+
+    Limitations
+    -----------
+    The ASDF refers to the frames by file name, so it must travel with them (it loads
+    where the frames are beside it). The world coordinates are those the frames' SPEC-0214
+    WCS keywords describe, assembled by ``dkist-inventory``; a frame whose WCS is wrong is
+    described wrongly, not corrected. A VBI-like dataset is one filter: frames of several
+    filters in one run are refused, not split into several datasets.
     """
 
     reads = ((t.OUTPUT, t.L1), (t.OUTPUT, t.INVENTORY, t.DATASET_INVENTORY))

@@ -48,6 +48,12 @@ class MakeDatasetInventory(Task):
     Parameters
     ----------
     None.
+
+    Limitations
+    -----------
+    Everything is read from the headers: the inventory describes what the headers say,
+    and checks the data only through each frame's ``DATASUM``. An imager's wavelength extent
+    is its filter's pass band (``WAVEMIN`` to ``WAVEMAX``), not a measured value.
     """
 
     reads = ((t.OUTPUT, t.L1), (t.OUTPUT, t.QUALITY, t.QUALITY_DATA))

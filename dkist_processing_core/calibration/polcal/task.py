@@ -111,14 +111,6 @@ class PolarimetricCalibration(Task):
     change between the polcal and the observation. Polcal steps are consecutive frames
     with the same unit angles; a step's geometry is the mean of its frames'.
 
-    Limits: an error in the telescope parameters enters the unit parameters and the
-    science correction; light-level changes during the sequence (clouds) bias the
-    transmissions; a sequence that cannot determine a parameter (no retarder in the
-    beam: :math:`\delta`; no clear step: :math:`t_\mathrm{pol}`; no polarizer-only step:
-    :math:`t_\mathrm{ret}`) or the four Stokes parameters stops the run with an error
-    naming what is unconstrained; such a parameter can be held at its nominal value
-    instead (``polcal_fit_parameters``).
-
     Recorded: the unit parameters with their one-sigma uncertainties (from the Jacobian
     at the solution and the residual scatter) and correlations, the residual RMS of
     every bin, the modulation-matrix uncertainties, and the polarimetric efficiencies
@@ -154,6 +146,20 @@ class PolarimetricCalibration(Task):
         parameters (optionally ``r23_offset_deg``, ``r45_offset_deg``).
     polcal_spatial_bins
         ``[n_bins_y, n_bins_x]``: bins in which a modulation matrix is fitted.
+
+    Limitations
+    -----------
+    An error in the telescope parameters enters the unit parameters and the
+    science correction; light-level changes during the sequence (clouds) bias the
+    transmissions; a sequence that cannot determine a parameter (no retarder in the
+    beam: :math:`\delta`; no clear step: :math:`t_\mathrm{pol}`; no polarizer-only step:
+    :math:`t_\mathrm{ret}`) or the four Stokes parameters stops the run with an error
+    naming what is unconstrained; such a parameter can be held at its nominal value
+    instead (``polcal_fit_parameters``).
+    The telescope's mirror-group parameters are taken as known (a parameter value), not
+    fitted; DKIST's PA&C fits them from dedicated telescope calibration sequences and
+    also models an elliptical retarder and a light level per step, which this fit does
+    not. The Stokes parameters are not rotated into a solar reference frame.
     """
 
     reads = (
