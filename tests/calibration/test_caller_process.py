@@ -1,7 +1,7 @@
 """Running an instrument's default workflow leaves the caller's process as it found it.
 
 matplotlib backend, rcParams and style, open pyplot figures, logging configuration,
-warnings filters, numpy error handling and working directory (see ``caller_process.py``,
+warnings filters, numpy error handling, working directory and stdout (nothing printed) (see ``caller_process.py``,
 run in a fresh process whose matplotlib backend is ``pdf``).
 """
 
@@ -29,6 +29,8 @@ def test_the_default_workflow_leaves_the_callers_process_as_it_was(tmp_path, ins
         capture_output=True, text=True, timeout=1800, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = done.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
     assert result["status"] == "succeeded"
+    assert lines[:-1] == [], "the workflow wrote on the caller's stdout"
     assert result["differences"] == {}

@@ -16,7 +16,7 @@ from typing import Any
 from astropy.io import fits
 
 from .errors import L1HeaderError
-from .translation import COMMENTARY_KEYS
+from .translation import COMMENTARY_KEYS, quiet
 
 __all__ = [
     "ValidationSchema",
@@ -35,6 +35,7 @@ _LAYOUTS: dict[tuple, list[tuple[str, str | None, str]]] = {}
 _CARD_IMAGES: dict[tuple, str] = {}
 
 
+@quiet
 def layout(values: Mapping[str, Any], signature: tuple) -> list[tuple[str, str | None, str]]:
     """The card sequence ``reformat_spec214_header`` makes for headers with these keys."""
     from dkist_fits_specifications.utils.formatter import reformat_spec214_header
@@ -75,6 +76,7 @@ class ValidationSchema:
     again and is remembered.
     """
 
+    @quiet
     def __init__(self, header: fits.Header, values: Mapping[str, Any]):
         from dkist_header_validator import spec214_validator
         from dkist_header_validator.base_validator import SpecSchema
@@ -128,6 +130,7 @@ def card_values(header: fits.Header) -> dict[str, Any]:
     return {c.keyword: c.value for c in header.cards if c.keyword not in COMMENTARY_KEYS}
 
 
+@quiet
 def validate_l1_header(header: fits.Header, *, source: str = "L1 header") -> None:
     """Validate against SPEC-0214 (no extra keys); raise :class:`L1HeaderError` naming the keys."""
     from dkist_header_validator import spec214_validator

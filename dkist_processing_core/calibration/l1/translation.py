@@ -11,7 +11,10 @@ header of a signature is also translated by the library and the plan is kept onl
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -47,6 +50,28 @@ _SCHEMA_SHAPING_KEYS = (
 )  # fmt: skip
 COMMENTARY_KEYS = frozenset(("", "COMMENT", "HISTORY"))
 _TRANSLATION_DEFAULTS = {"str": "default", "int": -999, "float": -999.9, "bool": False}
+_logger = logging.getLogger(__name__)
+
+
+def quiet(function):
+    """Run ``function`` with stdout captured into the debug log.
+
+    ``dkist-fits-specifications`` prints notes about its schemas (``print``) while it loads
+    them; a library in someone else's process (a notebook, a service) must not write on
+    their stdout, so those notes go to this module's debug log instead.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        captured = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(captured):
+                return function(*args, **kwargs)
+        finally:
+            for line in captured.getvalue().splitlines():
+                _logger.debug("dkist-fits-specifications: %s", line)
+
+    return wrapper
 
 
 def schema_signature(values: Mapping[str, Any]) -> tuple:
@@ -55,6 +80,7 @@ def schema_signature(values: Mapping[str, Any]) -> tuple:
     return shaping + tuple(k for k in values if k.startswith("ZVAL"))
 
 
+@quiet
 def translate_raw(raw_header: fits.Header, source: str) -> fits.Header:
     """The raw header translated by ``dkist_header_validator`` and stripped of level-0 keys."""
     from dkist_header_validator.translator import (
@@ -84,6 +110,7 @@ def _missing_keyword_error(err: KeyError, source: str) -> L1HeaderError:
 
 
 @functools.lru_cache(maxsize=16)
+@quiet
 def _translation_rules(instrument: str) -> tuple[tuple[str, bool, bool, Any, bool, Any], ...]:
     """The level-0 SPEC-0214 schema of an instrument as translation rules, in schema order.
 
@@ -103,6 +130,7 @@ def _translation_rules(instrument: str) -> tuple[tuple[str, bool, bool, Any, boo
 
 
 @functools.lru_cache(maxsize=1)
+@quiet
 def _level0_only_and_spec122_keys() -> tuple[frozenset[str], frozenset[str]]:
     from dkist_fits_specifications.spec122 import load_spec122
     from dkist_fits_specifications.spec214 import get_214_l0_only_keys
@@ -115,6 +143,7 @@ def _level0_only_and_spec122_keys() -> tuple[frozenset[str], frozenset[str]]:
 _TRANSLATION_PLANS: dict[tuple, tuple[tuple[str, bool, Any], ...] | None] = {}
 
 
+@quiet
 def _translation_plan(
     instrument: str, raw_keys: tuple[str, ...], translated_values: Mapping[str, Any] | None = None
 ) -> tuple[tuple[str, bool, Any], ...]:
