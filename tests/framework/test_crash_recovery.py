@@ -17,7 +17,7 @@ import pytest
 
 from dkist_processing_core.framework import LocalExecutor, Scratch, ScratchConflict
 from dkist_processing_core.framework.crashpoints import ENV_MATCH, ENV_POINT
-from dkist_processing_core.framework.executors.base import RUN_REPORT_NAME
+from dkist_processing_core.framework.executors.base import RUN_REPORT_NAME, TASK_LOG_FOLDER
 from dkist_processing_core.framework.scratch import INDEX_NAME
 
 from .test_local_executor import make_spec
@@ -64,7 +64,11 @@ def unindexed_files(scratch_dir) -> list[str]:
         known = {p for w in ("MakeFrames", "SumFrames", "MaxFrames", "Report")
                  for p in s.written_by(w, pending=True)}  # fmt: skip
         on_disk = [
-            p for p in s.root.rglob("*") if p.is_file() and not p.name.startswith(JOURNAL_AND_INDEX)
+            p
+            for p in s.root.rglob("*")
+            if p.is_file()
+            and not p.name.startswith(JOURNAL_AND_INDEX)
+            and p.relative_to(s.root).parts[0] != TASK_LOG_FOLDER  # the tasks' log files
         ]
         return sorted(str(p.relative_to(s.root)) for p in on_disk if p not in known)
 
