@@ -55,6 +55,7 @@ class Tag(_Word):
     MOVIE = "MOVIE"
     PREVIEW = "PREVIEW"
     INPUT_SUMMARY = "INPUT_SUMMARY"
+    INPUT_NONFINITE = "INPUT_NONFINITE"  # accepted raw frames with NaN/inf pixels, counted
 
 
 class Kind(_Word):
@@ -173,6 +174,7 @@ QUALITY_REPORT = Tag.QUALITY_REPORT
 MOVIE = Tag.MOVIE
 PREVIEW = Tag.PREVIEW
 INPUT_SUMMARY = Tag.INPUT_SUMMARY
+INPUT_NONFINITE = Tag.INPUT_NONFINITE
 
 # Kinds of raw frames (from the headers) and of calibration products.
 DARK = Kind.DARK
