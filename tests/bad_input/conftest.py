@@ -27,7 +27,7 @@ from dkist_processing_core.simulate.vbi import single_filter
 
 # Small enough that a parse of the whole observation takes a fraction of a second.
 TINY_VBI = dict(
-    seed=11, size=(32, 32), mosaic=(1, 2), n_dark_frames=3, n_gain_frames=3, **single_filter(1)
+    seed=11, size=(32, 32), mosaic=(1, 2), n_dark_frames=2, n_gain_frames=2, **single_filter(1)
 )
 TINY_VISP = dict(
     seed=12, size=(8, 16), n_scan_steps=2, n_modulator_states=2,

@@ -499,7 +499,11 @@ def validate_frames(
                         "fraction": fraction,
                     }
                 )
-    problems += _dataset_checks(readable, kinds, all_rules, observe_op_run_id, same_data)
+    flagged = {p.file for p in problems if p.check == OP_RUN}
+    problems += _dataset_checks(readable, kinds, all_rules, observe_op_run_id, same_data, flagged)
+    # One frame's problems together, frames in the input dataset's order.
+    order = {f.path: i for i, f in reversed(list(enumerate(frames)))}
+    problems.sort(key=lambda p: order.get(p.file, -1))
     return ValidationResult(problems, kinds, nonfinite)
 
 
@@ -509,6 +513,7 @@ def _dataset_checks(
     rules: Sequence[KeywordRule],
     observe_op_run_id: str | None,
     same_data: Callable[[str, str], bool] | None,
+    op_run_flagged: set[str] = frozenset(),
 ) -> list[InputProblem]:
     problems: list[InputProblem] = []
     # Duplicate entries: the same frame id or the same file listed twice.
@@ -599,7 +604,12 @@ def _dataset_checks(
             main, n_main = observe_runs.most_common(1)[0]
             for f in unique:
                 run = f.header.get(kw.OP_RUN_ID)
-                if kinds.get(f.path) == "OBSERVE" and isinstance(run, str) and run != main:
+                if (
+                    kinds.get(f.path) == "OBSERVE"
+                    and isinstance(run, str)
+                    and run != main
+                    and f.path not in op_run_flagged
+                ):
                     problems.append(
                         InputProblem(
                             f.path,
