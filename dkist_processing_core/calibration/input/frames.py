@@ -12,13 +12,17 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from .validation import CHECKSUM, TRUNCATED, UNREADABLE, FrameFacts, InputProblem, type_matches
+from .validation import (
+    CHECKSUM,
+    TRUNCATED,
+    UNREADABLE,
+    FrameFacts,
+    InputFrameError,
+    InputProblem,
+    type_matches,
+)
 
 FITS_BLOCK = 2880
-
-
-class InputFrameError(ValueError):
-    """A raw frame that cannot be used: the message names the file and the problem."""
 
 
 def _open_checked(path: Path) -> fits.HDUList:

@@ -142,7 +142,11 @@ class InputProblem:
         }
 
 
-class InputValidationError(ValueError):
+class InputFrameError(ValueError):
+    """A raw frame that cannot be used: the message names the file and the problem."""
+
+
+class InputValidationError(InputFrameError):
     """The raw frames of an input dataset failed validation; ``problems`` lists every problem.
 
     The message lists the problems one per line (the first :data:`MESSAGE_LIMIT`, then a
