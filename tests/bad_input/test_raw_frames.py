@@ -332,6 +332,16 @@ def no_frames(c: Case) -> list[str]:
     return ["input dataset: no frames: frames = []; expected at least one frame"]
 
 
+@case(VBI, fix=restore_document)
+def entry_without_a_path(c: Case) -> list[str]:
+    entry = c.input_dataset["frames"][1]
+    del entry["path"]
+    return [
+        f"input dataset: unreadable: path = entry 1 ({entry['frame_id']}) has no path; "
+        "expected a path"
+    ]
+
+
 @case(VBI)
 def every_problem_reported_together(c: Case) -> list[str]:
     a = truncate_file(c.path("DARK", 0))

@@ -15,6 +15,7 @@ from . import dataset as ds
 from .frames import InputFrameError, data_digest, inspect_frame, keyword
 from .validation import (
     MISSING_PARAMETER,
+    UNREADABLE,
     FrameFacts,
     InputProblem,
     InputValidationError,
@@ -109,15 +110,7 @@ class ParseInputData(Task):
 
     def validate(self) -> tuple[list[FrameFacts], ValidationResult]:
         """Every frame read at the door and checked; raises if any frame has a problem."""
-        document = self.context.input_dataset
-        entries = ds.dataset_frames(document)
-        facts = []
-        for entry in self.progress(entries, description="checking input frames"):
-            f = inspect_frame(ds.frame_path(entry))
-            f.frame_id = ds.frame_id(entry)
-            f.op_run_id = ds.frame_op_run_id(entry)
-            f.frame_kind = ds.frame_kind(entry)
-            facts.append(f)
+        given = set(self.context.parameters)
         missing = [
             InputProblem(
                 "run parameters",
@@ -127,10 +120,26 @@ class ParseInputData(Task):
                 "a value: the workflow's tasks declare it (the recipe's default, or the run's own)",
             )
             for name in self.context.declared_parameters
-            if name not in set(self.context.parameters)
+            if name not in given
         ]
         if missing:
             raise InputValidationError(missing)
+        document = self.context.input_dataset
+        entries = ds.dataset_frames(document)
+        facts = []
+        for i, entry in enumerate(self.progress(entries, description="checking input frames")):
+            try:
+                path = ds.frame_path(entry)
+            except ValueError:
+                found = f"entry {i} ({ds.frame_id(entry) or 'no frame id'}) has no path"
+                problem = InputProblem("input dataset", UNREADABLE, "path", found, "a path")
+                facts.append(FrameFacts(f"input dataset entry {i}", None, problems=[problem]))
+                continue
+            f = inspect_frame(path)
+            f.frame_id = ds.frame_id(entry)
+            f.op_run_id = ds.frame_op_run_id(entry)
+            f.frame_kind = ds.frame_kind(entry)
+            facts.append(f)
         result = validate_frames(
             facts,
             frame_kinds=self.frame_kinds,
