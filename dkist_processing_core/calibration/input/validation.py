@@ -50,7 +50,11 @@ pixels can. The policy:
   count named;
 - an observe frame below that fraction is accepted: its non-finite pixels (inf included)
   are NaN in the calibrated data and in its L1 frames, and its counts are recorded in the
-  ``INPUT_NONFINITE`` JSON document the quality report can read.
+  ``INPUT_NONFINITE`` JSON document the quality report can read. The L1 statistics
+  (``DATAMEAN`` ...) and the instruments' L1 keys leave NaN pixels out. What a NaN pixel
+  masks in L1 follows from the calibration: the pixel itself for an imager (VBI); for a
+  spectropolarimeter (ViSP) the Stokes parameters of that step at the pixel, and, as the
+  geometric correction resamples each spectrum, the pixel's whole spectrum (its row).
 """
 
 from __future__ import annotations
