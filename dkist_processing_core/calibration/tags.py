@@ -61,6 +61,7 @@ class Tag(_Word):
     DATASET_INVENTORY = "DATASET_INVENTORY"
     FRAME_INVENTORY = "FRAME_INVENTORY"
     INPUT_SUMMARY = "INPUT_SUMMARY"
+    INPUT_NONFINITE = "INPUT_NONFINITE"  # accepted raw frames with NaN/inf pixels, counted
 
 
 class Kind(_Word):
@@ -180,6 +181,7 @@ DIAGNOSTIC = Tag.DIAGNOSTIC
 MOVIE = Tag.MOVIE
 PREVIEW = Tag.PREVIEW
 INPUT_SUMMARY = Tag.INPUT_SUMMARY
+INPUT_NONFINITE = Tag.INPUT_NONFINITE
 
 # Kinds of raw frames (from the headers) and of calibration products.
 DARK = Kind.DARK

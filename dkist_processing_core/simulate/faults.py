@@ -98,3 +98,60 @@ def _rewrite(path: Path, header: fits.Header, data: np.ndarray) -> None:
     hdu = fits.PrimaryHDU(data=data, header=header)
     with atomic_write(path) as f:
         hdu.writeto(f, checksum=True, output_verify="ignore")
+
+
+def non_finite_pixels(path: Path | str, nan: int = 0, inf: int = 0) -> Path:
+    """Rewrite the frame as float32 pixels with ``nan`` NaN and ``inf`` +inf pixels (a bad
+    readout stored as floats); the pixels are the first ones of the frame in memory order."""
+    path = Path(path)
+    with fits.open(path) as hdul:
+        header = hdul[0].header.copy()
+        data = hdul[0].data.astype(np.float32)
+    for key in ("BZERO", "BSCALE", "BLANK"):
+        header.remove(key, ignore_missing=True)
+    flat = data.reshape(-1)
+    if nan + inf > flat.size:
+        raise ValueError(f"{path} has {flat.size} pixels, fewer than {nan + inf}")
+    flat[:nan] = np.nan
+    flat[nan : nan + inf] = np.inf
+    _rewrite(path, header, data)
+    return path
+
+
+def corrupt_data(path: Path | str, offset_from_end: int = 100) -> Path:
+    """Change one data byte in place without updating CHECKSUM/DATASUM (bit rot in transfer)."""
+    path = Path(path)
+    with open(path, "r+b") as f:
+        f.seek(-offset_from_end, os.SEEK_END)
+        byte = f.read(1)
+        f.seek(-offset_from_end, os.SEEK_END)
+        f.write(bytes([byte[0] ^ 0xFF]))
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def copy_frame(
+    path: Path | str, new_path: Path | str, keywords: dict | None = None, add: int = 0
+) -> Path:
+    """A second copy of a frame at ``new_path`` (one exposure delivered twice), with
+    ``keywords`` changed in the copy's header and ``add`` counts added to its first pixel
+    (0: the same data; else the same exposure read out twice, with other data)."""
+    path, new_path = Path(path), Path(new_path)
+    with fits.open(path) as hdul:
+        header = hdul[0].header.copy()
+        data = hdul[0].data.copy()
+    for key, value in (keywords or {}).items():
+        header[key] = value
+    data.reshape(-1)[0] += add
+    new_path.parent.mkdir(parents=True, exist_ok=True)
+    _rewrite(new_path, header, data)
+    return new_path
+
+
+def not_fits(path: Path | str, content: bytes = b"this is not a FITS file\n") -> Path:
+    """Replace the file with bytes that are not FITS (a wrong file delivered)."""
+    path = Path(path)
+    with atomic_write(path) as f:
+        f.write(content)
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -11,11 +12,17 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from dkist_processing_core.framework.errors import InputError
+from .validation import (
+    CHECKSUM,
+    TRUNCATED,
+    UNREADABLE,
+    FrameFacts,
+    InputFrameError,
+    InputProblem,
+    type_matches,
+)
 
-
-class InputFrameError(ValueError, InputError):
-    """A raw frame that cannot be used: the message names the file and the problem."""
+FITS_BLOCK = 2880
 
 
 def _open_checked(path: Path) -> fits.HDUList:
@@ -51,6 +58,44 @@ def check_complete(path: Path | str) -> None:
         )
 
 
+def _truncation(path: Path) -> InputProblem | None:
+    """The problem of a FITS file cut short (its header or its data), or None if it is not one."""
+    if not path.is_file():
+        return None
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if f.read(9) != b"SIMPLE  =":
+            return None  # not a FITS file at all
+        f.seek(0)
+        try:
+            header = fits.Header.fromfile(f)
+        except (OSError, ValueError, EOFError):
+            return InputProblem(
+                str(path),
+                TRUNCATED,
+                "",
+                f"{size} bytes, the header has no END card",
+                "a complete FITS header",
+            )
+        header_bytes = f.tell()
+    header_bytes = -(-header_bytes // FITS_BLOCK) * FITS_BLOCK
+    pixels = 1
+    for n in range(1, int(header.get("NAXIS", 0)) + 1):
+        pixels *= int(header.get(f"NAXIS{n}", 0))
+    data_bytes = (
+        abs(int(header.get("BITPIX", 8)))
+        // 8
+        * int(header.get("GCOUNT", 1))
+        * (int(header.get("PCOUNT", 0)) + (pixels if header.get("NAXIS", 0) else 0))
+    )
+    expected = header_bytes + -(-data_bytes // FITS_BLOCK) * FITS_BLOCK
+    if size >= expected:
+        return None
+    return InputProblem(
+        str(path), TRUNCATED, "", f"{size} bytes", f"{expected} bytes, as the header announces"
+    )
+
+
 def read_header(path: Path | str) -> fits.Header:
     path = Path(path)
     check_complete(path)
@@ -60,6 +105,9 @@ def read_header(path: Path | str) -> fits.Header:
 
 def read_raw_frame(path: Path | str, expected_shape: tuple[int, ...] | None = None):
     """``(header, 2-D float64 data)`` of a raw frame, verified against its checksums.
+
+    Infinite pixels are returned as NaN (masked): see the non-finite pixel policy in
+    :mod:`.validation`.
 
     A raw DKIST frame is 3-D with a leading axis of length 1; it is returned as 2-D.
     A checksum mismatch, a truncated file or a frame of another shape than
@@ -79,6 +127,9 @@ def read_raw_frame(path: Path | str, expected_shape: tuple[int, ...] | None = No
             raise InputFrameError(f"{path}: data cannot be read ({e})") from e
     if data.ndim == 3 and data.shape[0] == 1:
         data = data[0]
+    if data.dtype.kind == "f":
+        # Non-finite pixels the door accepted (see .validation) are NaN from here on.
+        data[np.isinf(data)] = np.nan
     if data.ndim != 2:
         raise InputFrameError(f"{path}: expected a 2-D frame (or 1 x ny x nx), got {data.shape}")
     if expected_shape is not None and data.shape != tuple(expected_shape):
@@ -88,20 +139,104 @@ def read_raw_frame(path: Path | str, expected_shape: tuple[int, ...] | None = No
     return header, data
 
 
+_TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool"}
+
+
 def keyword(header: fits.Header, key: str, path: Path | str, kind: type = str) -> Any:
-    """A required keyword's value as ``kind``; the error names the file, keyword and value."""
+    """A required keyword's value as ``kind``; the error names the file, keyword and value.
+
+    Strict, never coercing: ``1.5`` is not an int (it is not truncated to 1), ``'5'`` is not
+    a float; an int is accepted for a float.
+    """
     if key not in header:
         raise InputFrameError(f"{path}: required keyword {key} is missing")
     value = header[key]
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            raise TypeError
-        if kind in (int, float) and isinstance(value, bool):
-            raise TypeError
-        return kind(value)
-    except (TypeError, ValueError):
-        raise InputFrameError(
-            f"{path}: keyword {key} = {value!r} is not a valid {kind.__name__}"
-        ) from None
+    name = _TYPE_NAMES.get(kind, kind.__name__)
+    if not type_matches(value, name):
+        raise InputFrameError(f"{path}: keyword {key} = {value!r} is not a valid {name}")
+    return float(value) if kind is float else value
+
+
+def inspect_frame(path: Path | str) -> FrameFacts:
+    """Read a raw frame's header at the door, with the reader's problems rather than a raise.
+
+    One open of the file: astropy verifies CHECKSUM/DATASUM as it opens (it reads the data
+    bytes for that anyway); a file shorter than its header announces is *truncated*. Only a
+    frame with float pixels (``BITPIX < 0``) or a ``BLANK`` value has its pixels decoded, to
+    count NaN and inf; integer frames have none.
+    """
+    path = Path(path)
+    name = str(path)
+    facts = FrameFacts(path=name, header=None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AstropyUserWarning)
+        try:
+            with fits.open(path, memmap=False, checksum=True, lazy_load_hdus=False) as hdul:
+                hdu = data_hdu(hdul, path)
+                header = hdu.header.copy()
+                expected = hdu._data_offset + hdu._data_size
+                actual = os.path.getsize(path)
+                if actual < expected:
+                    facts.problems.append(
+                        InputProblem(
+                            name,
+                            TRUNCATED,
+                            "",
+                            f"{actual} bytes",
+                            f"{expected} bytes, as the header announces",
+                        )
+                    )
+                    return facts
+                bad_sums = [
+                    str(w.message) for w in caught if "verification failed" in str(w.message)
+                ]
+                if bad_sums:
+                    computed = hdu._calculate_datasum()
+                    key = "DATASUM" if any("Datasum" in m for m in bad_sums) else "CHECKSUM"
+                    found = repr(header.get(key))
+                    wanted = (
+                        f"{str(computed)!r}, the sum of the data as read"
+                        if key == "DATASUM"
+                        else "the checksum of the header and data as read"
+                    )
+                    facts.problems.append(InputProblem(name, CHECKSUM, key, found, wanted))
+                    return facts
+                facts.datasum = str(header["DATASUM"]) if "DATASUM" in header else None
+                if facts.datasum is None:
+                    facts.datasum = str(hdu._calculate_datasum())
+                facts.pixels = int(np.prod(hdu.shape)) if hdu.shape else 0
+                if header.get("BITPIX", 0) < 0 or "BLANK" in header:
+                    data = hdu.data
+                    facts.nan = int(np.count_nonzero(np.isnan(data)))
+                    facts.inf = int(np.count_nonzero(np.isinf(data)))
+        except InputFrameError as e:
+            facts.problems.append(
+                InputProblem(
+                    name,
+                    UNREADABLE,
+                    "",
+                    str(e).removeprefix(f"{name}: "),
+                    "a FITS file with an image HDU",
+                )
+            )
+            return facts
+        except (OSError, ValueError, TypeError, IndexError) as e:
+            problem = _truncation(path)
+            facts.problems.append(
+                problem
+                or InputProblem(
+                    name, UNREADABLE, "", f"{type(e).__name__}: {e}", "a readable FITS file"
+                )
+            )
+            return facts
+    facts.header = header
+    return facts
+
+
+def data_digest(path: Path | str) -> str:
+    """SHA-256 of a frame's data bytes (to confirm that two frames with one DATASUM are one)."""
+    path = Path(path)
+    with fits.open(path, memmap=False) as hdul:
+        hdu = data_hdu(hdul, path)
+        raw = hdu._get_raw_data(hdu._data_size, "ubyte", hdu._data_offset)
+        return hashlib.sha256(raw.tobytes() if raw is not None else b"").hexdigest()

@@ -8,10 +8,21 @@ from typing import ClassVar
 
 from astropy.io import fits
 
-from ...framework import Task
+from ...framework import Parameter, Task
 from .. import keywords as kw
 from .. import tags as t
-from .frames import InputFrameError, keyword, read_header
+from . import dataset as ds
+from .frames import InputFrameError, data_digest, inspect_frame, keyword
+from .validation import (
+    MISSING_PARAMETER,
+    UNREADABLE,
+    FrameFacts,
+    InputProblem,
+    InputValidationError,
+    KeywordRule,
+    ValidationResult,
+    validate_frames,
+)
 
 ALL_KINDS = (t.DARK, t.LAMP_GAIN, t.SOLAR_GAIN, t.POLCAL, t.OBSERVE)
 # A polcal step ends where the telescope moves by more than this between consecutive frames.
@@ -24,94 +35,147 @@ def _wrapped(difference_deg: float) -> float:
 
 
 class ParseInputData(Task):
-    """Index the input dataset's raw frames in the run's scratch, by what each frame is.
+    """Check the input dataset's raw frames at the door, then index them by what each frame is.
 
     Algorithm
     ---------
-    For every frame listed in the input dataset document, the SPEC-0122 header is
-    read and checked, and the frame is tagged with what calibration selects it by:
+    Every frame listed in the input dataset document is checked before any calibration
+    (see :mod:`~dkist_processing_core.calibration.input.validation` for each check):
+    readable and complete, CHECKSUM/DATASUM as computed, the SPEC-0122 keywords parsing
+    reads present and of the specification's type (strictly: ``1.5`` is not an int), its
+    OP run id ``ID___008`` and OP task ``DKIST003`` those the input dataset lists it
+    under, no two frames the same exposure (same frame id, same data, or same DATE-OBS
+    and instrument state), indices within their declared counts, one frame shape. All
+    problems of the dataset are collected and the run stops with one
+    :class:`~dkist_processing_core.calibration.input.validation.InputValidationError`
+    listing them, one per line, each naming the file, the check, the keyword, the value
+    found and what was expected.
+
+    Non-finite pixels follow a stated policy: counted per frame; any in a calibration
+    frame, or more than the fraction ``input_max_nonfinite_fraction`` of an observe
+    frame, refuse the frame; fewer are NaN in the L1 frames and counted in the
+    ``INPUT_NONFINITE`` document.
+
+    A frame that passes is tagged with what calibration selects it by:
 
     - its kind, from the IP task type ``DKIST004`` (``dark``, ``gain``, ``polcal``,
       ``observe``); a gain frame is a *lamp gain* when the GOS lamp is in the beam
       (``PAC__002 = 'lamp'``) and a *solar gain* otherwise;
     - its exposure time ``CAM__004`` (ms);
     - the instrument's own selectors (modulator state, scan step, mosaic tile,
-      wavelength), added by the instrument's subclass;
+      wavelength), added by the instrument's subclass, which declares the keywords it
+      reads as ``keyword_rules``;
     - for polcal frames, the calibration-unit state (the step of the polcal sequence):
       in time order (``DATE-OBS``), consecutive frames with the same polarizer and
       retarder angles (``PAC__004`` to ``PAC__007``) and a telescope geometry
       (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``) within 0.5 degree of the previous
       frame's share a state index; the state's geometry is the mean of its frames'.
 
-    Frames are not copied: the scratch index points at them where they are. A
-    truncated file, a missing or mistyped keyword, a frame kind the workflow does
-    not process, or a frame whose shape differs from the others stops the run
-    with an error that names the file and the problem.
+    Frames are not copied: the scratch index points at them where they are. The check
+    reads headers only, plus the data bytes astropy reads to verify the checksums (and the
+    pixels of frames stored as floats, to count NaN and inf).
 
     Inputs
     ------
     The input dataset of the run (its ``frames``, each with its ``path``, ``frame_id``,
-    ``op_run_id`` and ``frame_kind``), and the raw FITS frames it lists.
+    ``op_run_id`` and ``frame_kind``; ``observe_op_run_id`` and ``calibration_op_run_ids``
+    where the data center gives them), and the raw FITS frames it lists.
 
     Outputs
     -------
     Each raw frame indexed with ``INPUT``, ``FRAME``, ``TASK_<kind>``,
     ``EXP_TIME_<ms>`` and the instrument's tags; an ``INPUT_SUMMARY`` JSON document
-    with the frame shape and the number of frames of each kind.
+    with the frame shape and the number of frames of each kind; an ``INPUT_NONFINITE``
+    JSON document with the accepted frames that hold NaN or inf pixels and their counts.
 
     Parameters
     ----------
-    None.
+    input_max_nonfinite_fraction
+        The largest fraction of an observe frame's pixels that may be NaN or inf.
     """
 
     frame_kinds: ClassVar[tuple[str, ...]] = ALL_KINDS
+    # The instrument's keywords: which kinds need them, their type, indices and counts.
+    keyword_rules: ClassVar[tuple[KeywordRule, ...]] = ()
     writes = (
         *((t.INPUT, t.FRAME, t.task(kind)) for kind in ALL_KINDS),
         (t.INPUT_SUMMARY,),
+        (t.INPUT_NONFINITE,),
+    )
+    parameters = (
+        Parameter(
+            "input_max_nonfinite_fraction",
+            "float",
+            default=0.01,
+            minimum=0.0,
+            maximum=1.0,
+            unit="fraction of a frame's pixels",
+            description="an observe frame with more NaN or inf pixels is refused; fewer are NaN in L1",
+        ),
     )
 
     def instrument_tags(self, header: fits.Header, path: Path, kind: str) -> list[str]:
         """Tags the instrument adds (modulator state, scan step, ...); none by default."""
         return []
 
+    def validate(self) -> tuple[list[FrameFacts], ValidationResult]:
+        """Every frame read at the door and checked; raises if any frame has a problem."""
+        given = set(self.context.parameters)
+        missing = [
+            InputProblem(
+                "run parameters",
+                MISSING_PARAMETER,
+                name,
+                "no value",
+                "a value: the workflow's tasks declare it (the recipe's default, or the run's own)",
+            )
+            for name in self.context.declared_parameters
+            if name not in given
+        ]
+        if missing:
+            raise InputValidationError(missing)
+        document = self.context.input_dataset
+        entries = ds.dataset_frames(document)
+        facts = []
+        for i, entry in enumerate(self.progress(entries, description="checking input frames")):
+            try:
+                path = ds.frame_path(entry)
+            except ValueError:
+                found = f"entry {i} ({ds.frame_id(entry) or 'no frame id'}) has no path"
+                problem = InputProblem("input dataset", UNREADABLE, "path", found, "a path")
+                facts.append(FrameFacts(f"input dataset entry {i}", None, problems=[problem]))
+                continue
+            f = inspect_frame(path)
+            f.frame_id = ds.frame_id(entry)
+            f.op_run_id = ds.frame_op_run_id(entry)
+            f.frame_kind = ds.frame_kind(entry)
+            facts.append(f)
+        result = validate_frames(
+            facts,
+            frame_kinds=self.frame_kinds,
+            rules=self.keyword_rules,
+            declared_op_run_ids=ds.declared_op_run_ids(document),
+            observe_op_run_id=ds.observe_op_run_id(document),
+            max_nonfinite_fraction=self.parameter("input_max_nonfinite_fraction"),
+            same_data=lambda a, b: data_digest(a) == data_digest(b),
+        )
+        if result.problems:
+            raise InputValidationError(result.problems)
+        return facts, result
+
     def run(self) -> None:
-        frames = self.context.input_dataset.frames
-        if not frames:
-            raise InputFrameError("the input dataset lists no frames")
+        facts, result = self.validate()  # every frame checked; all problems reported at once
         shape: tuple[int, int] | None = None
-        first_path: Path | None = None
         counts: Counter[str] = Counter()
         polcal: list[tuple[str, tuple, tuple, Path, list[str]]] = []
         with self.scratch.batch():
-            for frame in self.progress(frames, description="parsing input frames"):
-                if frame.path is None:
-                    raise InputFrameError(
-                        f"frame {frame.frame_id} of OP run {frame.op_run_id}: the input dataset "
-                        "gives no path to read it from"
-                    )
-                path = Path(frame.path)
-                header = read_header(path)
-                try:
-                    kind = kw.frame_task_type(header)
-                except (KeyError, ValueError) as e:
-                    raise InputFrameError(f"{path}: {e.args[0]}") from None
-                if kind not in self.frame_kinds:
-                    raise InputFrameError(
-                        f"{path}: a {kind} frame, which this workflow does not process "
-                        f"(it takes {', '.join(self.frame_kinds)})"
-                    )
-                this_shape = (
-                    keyword(header, "NAXIS2", path, int),
-                    keyword(header, "NAXIS1", path, int),
-                )
-                if shape is None:
-                    shape, first_path = this_shape, path
-                elif this_shape != shape:
-                    raise InputFrameError(
-                        f"{path}: frame shape {this_shape} differs from {shape} of {first_path}"
-                    )
+            for f in self.progress(facts, description="indexing input frames"):
+                path, header, kind = Path(f.path), f.header, result.kinds[f.path]
+                shape = (header["NAXIS2"], header["NAXIS1"])
                 exposure = keyword(header, kw.EXPOSURE_TIME_MS, path, float)
                 frame_tags = [t.INPUT, t.FRAME, t.task(kind), t.exposure_time(exposure)]
+                frame_tags += self.instrument_tags(header, path, kind)
+                counts[kind] += 1
                 if kind == t.POLCAL:
                     try:
                         angles = kw.calibration_unit_angles(header)
@@ -119,13 +183,9 @@ class ParseInputData(Task):
                         date = str(header["DATE-OBS"])
                     except (KeyError, ValueError) as e:
                         raise InputFrameError(f"{path}: {e.args[0]}") from None
-                    frame_tags += self.instrument_tags(header, path, kind)
                     polcal.append((date, angles, geometry, path, frame_tags))
-                    counts[kind] += 1
                     continue
-                frame_tags += self.instrument_tags(header, path, kind)
                 self.scratch.add(path, frame_tags)
-                counts[kind] += 1
             polcal_states = self._polcal_states(polcal)
         summary = {
             "frame_shape": list(shape),
@@ -133,6 +193,19 @@ class ParseInputData(Task):
             "polcal_states": polcal_states,
         }
         self.scratch.write_json(summary, [t.INPUT_SUMMARY], "input_summary")
+        nonfinite = {
+            "policy": "observe frames with at most max_fraction of NaN/inf pixels are kept, "
+            "those pixels NaN in L1; more, or any in a calibration frame, refuse the frame",
+            "max_fraction": self.parameter("input_max_nonfinite_fraction"),
+            "frames": result.nonfinite,
+        }
+        self.scratch.write_json(nonfinite, [t.INPUT_NONFINITE], "input_nonfinite")
+        if result.nonfinite:
+            self.logger.warning(
+                "%d observe frame(s) hold NaN or inf pixels, kept as NaN: %s",
+                len(result.nonfinite),
+                ", ".join(f"{r['path']} ({r['nan'] + r['inf']})" for r in result.nonfinite[:5]),
+            )
         self.logger.info("indexed %d frames: %s", sum(counts.values()), dict(counts))
 
     def _polcal_states(self, polcal: list) -> list[dict]:

@@ -13,6 +13,7 @@ from dkist_processing_core.calibration import keywords as kw
 from dkist_processing_core.calibration import tags as t
 from dkist_processing_core.calibration.input.frames import InputFrameError, keyword
 from dkist_processing_core.calibration.input.task import ParseInputData
+from dkist_processing_core.calibration.input.validation import KeywordRule
 from dkist_processing_core.calibration.l1.header import DatasetAxis, L1FrameDescription
 from dkist_processing_core.calibration.l1.task import WriteL1Frames
 
@@ -44,6 +45,23 @@ class VbiParseInputData(ParseInputData):
     """
 
     frame_kinds = (t.DARK, t.SOLAR_GAIN, t.OBSERVE)
+    keyword_rules = (
+        KeywordRule(kw.WAVELENGTH_NM, kinds=(t.SOLAR_GAIN, t.OBSERVE), state=True),
+        KeywordRule(
+            kw.VBI_CURRENT_STEP,
+            kinds=(t.OBSERVE,),
+            count_key=kw.VBI_NUMBER_OF_STEPS,
+            base=1,
+            state=True,
+        ),
+        KeywordRule(
+            kw.VBI_CURRENT_FRAME,
+            kinds=(t.OBSERVE,),
+            count_key=kw.VBI_NUMBER_OF_FRAMES,
+            base=1,
+            state=True,
+        ),
+    )
 
     def instrument_tags(self, header: fits.Header, path: Path, kind: str) -> list[str]:
         tags = []
@@ -180,8 +198,9 @@ class VbiWriteL1Frames(WriteL1Frames):
             keys = {
                 "VBINMOSC": 1,
                 "VBICMOSC": 1,
-                "VBICRI": float(central.mean()),
-                "VBICRMSC": float(central.std() / central.mean()),
+                # NaN pixels (non-finite raw pixels kept as NaN) are left out.
+                "VBICRI": float(np.nanmean(central)),
+                "VBICRMSC": float(np.nanstd(central) / np.nanmean(central)),
                 "VBICRLEN": int(min(central.shape)),
             }
             if len(places) > 1:

@@ -12,6 +12,7 @@ from dkist_processing_core.calibration import keywords as kw
 from dkist_processing_core.calibration import tags as t
 from dkist_processing_core.calibration.input.frames import keyword
 from dkist_processing_core.calibration.input.task import ParseInputData
+from dkist_processing_core.calibration.input.validation import KeywordRule
 from dkist_processing_core.calibration.l1.header import DatasetAxis, L1FrameDescription
 from dkist_processing_core.calibration.l1.task import WriteL1Frames
 from dkist_processing_core.calibration.quality.metrics import estimate_noise
@@ -62,11 +63,31 @@ class VispParseInputData(ParseInputData):
     Outputs
     -------
     The frames indexed as by the shared parsing, plus ``MODSTATE_<m>`` and ``STEP_<n>``.
+    A modulator state beyond ``VISP_010`` (number of states) or a step beyond ``VISP_019``
+    (number of steps) is refused at the door.
 
     Parameters
     ----------
-    None.
+    input_max_nonfinite_fraction
+        As for the shared parsing.
     """
+
+    keyword_rules = (
+        KeywordRule(
+            kw.VISP_CURRENT_STATE,
+            kinds=(t.POLCAL, t.OBSERVE, t.LAMP_GAIN, t.SOLAR_GAIN),
+            count_key=kw.VISP_NUMBER_OF_STATES,
+            base=1,
+            state=True,
+        ),
+        KeywordRule(
+            kw.VISP_CURRENT_STEP,
+            kinds=(t.OBSERVE,),
+            count_key=kw.VISP_NUMBER_OF_STEPS,
+            base=0,
+            state=True,
+        ),
+    )
 
     def instrument_tags(self, header: fits.Header, path: Path, kind: str) -> list[str]:
         tags = []
@@ -124,7 +145,8 @@ class VispWriteL1Frames(WriteL1Frames):
         data = {t.Stokes.of(tags): d for _, _, d, tags in frames}
         intensity = data["I"][0].astype(np.float64)
         noise = max(estimate_noise(data[s][0] / intensity) for s in "QUV")
-        sensitivity = noise * float(np.mean(intensity)) / float(np.max(intensity))
+        # NaN pixels (non-finite raw pixels kept as NaN) are left out.
+        sensitivity = noise * float(np.nanmean(intensity)) / float(np.nanmax(intensity))
         ny, nx = intensity.shape
         axes = [
             DatasetAxis(physical_type="SPECTRAL", pixel_name="dispersion axis",

@@ -1,0 +1,655 @@
+"""Input validation at the door: every raw frame checked before any calibration.
+
+A pure checking module: it takes what the parse task read of each frame (its header, the
+input dataset's entry for it, its data checksum and its count of non-finite pixels, see
+:class:`FrameFacts`) and returns every problem it finds as an :class:`InputProblem`
+(file, check, keyword, value found, what was expected). The parse task raises one
+:class:`InputValidationError` carrying the whole list, so an operator sees all the
+problems of a dataset at once, not one per run.
+
+The checks
+----------
+- *unreadable*, *truncated*, *checksum*: found by the reader (:func:`.frames.inspect_frame`).
+- *missing keyword*, *keyword type*: the SPEC-0122 keywords parsing reads, present and of
+  the type the specification gives (``dkist-fits-specifications``' spec122 schema),
+  strictly: ``1.5`` where an int is expected is an error, never truncated; an int is
+  accepted for a float.
+- *keyword value*: a value outside what the specification allows (``values``,
+  ``values_range``) or a DATE-OBS that is not an ISO time.
+- *frame kind*: an IP task type (``DKIST004``) this workflow does not process, or an OP
+  task type (``DKIST003``) other than the kind the input dataset lists the frame under.
+- *OP run*: the frame's OP run id (``ID___008``) is not the one the input dataset lists
+  it under or not among the dataset's OP runs, or observe frames come from more than one
+  observe OP run.
+- *duplicate frame id*, *duplicate file*, *duplicate content*, *duplicate exposure*: two
+  entries with the same frame id or path, two frames with the same data (same
+  ``DATASUM``, confirmed byte for byte), or two frames of the same kind with the same
+  DATE-OBS and the same instrument state (modulator state, step, ...).
+- *index out of range*: an index beyond the count the header declares (e.g. modulator
+  state ``VISP_011`` > number of states ``VISP_010``), for the indices the instrument's
+  parse task declares (:class:`KeywordRule`).
+- *frame shape*: a frame whose ``NAXIS2 x NAXIS1`` differs from the dataset's (the
+  shape most frames have).
+- *non-finite pixels*: see the policy below.
+- *missing parameter*: a parameter the workflow's tasks declare has no value in the run
+  (checked by the parse task before the frames; a value of the wrong type or out of range
+  is refused earlier, when the run is loaded).
+
+Non-finite pixels
+-----------------
+Raw DKIST frames are integers and cannot hold NaN or inf; a frame written with float
+pixels can. The policy:
+
+- the reader counts NaN and inf pixels of every float frame at the door (integer frames
+  have none, and are not read a second time);
+- a calibration frame (dark, gain, polcal) with any non-finite pixel is refused: it is
+  averaged into a calibration product, and its bad pixel would mask that pixel in every
+  L1 frame;
+- an observe frame with more than the fraction ``input_max_nonfinite_fraction`` (a
+  parameter of the parse task) of its pixels non-finite is refused, with the file and the
+  count named;
+- an observe frame below that fraction is accepted: its non-finite pixels (inf included)
+  are NaN in the calibrated data and in its L1 frames, and its counts are recorded in the
+  ``INPUT_NONFINITE`` JSON document the quality report can read. The L1 statistics
+  (``DATAMEAN`` ...) and the instruments' L1 keys leave NaN pixels out. What a NaN pixel
+  masks in L1 follows from the calibration: the pixel itself for an imager (VBI); for a
+  spectropolarimeter (ViSP) the Stokes parameters of that step at the pixel, and, as the
+  geometric correction resamples each spectrum, the pixel's whole spectrum (its row).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from dkist_processing_core.framework.errors import InputError
+
+from .. import keywords as kw
+
+# The checks, as they appear in messages.
+UNREADABLE = "unreadable"
+TRUNCATED = "truncated"
+CHECKSUM = "checksum"
+MISSING_KEYWORD = "missing keyword"
+KEYWORD_TYPE = "keyword type"
+KEYWORD_VALUE = "keyword value"
+FRAME_KIND = "frame kind"
+OP_RUN = "OP run"
+DUPLICATE_FRAME_ID = "duplicate frame id"
+DUPLICATE_FILE = "duplicate file"
+DUPLICATE_CONTENT = "duplicate content"
+DUPLICATE_EXPOSURE = "duplicate exposure"
+INDEX_RANGE = "index out of range"
+FRAME_SHAPE = "frame shape"
+NON_FINITE = "non-finite pixels"
+NO_FRAMES = "no frames"
+MISSING_PARAMETER = "missing parameter"
+
+CHECKS = (
+    UNREADABLE,
+    TRUNCATED,
+    CHECKSUM,
+    MISSING_KEYWORD,
+    KEYWORD_TYPE,
+    KEYWORD_VALUE,
+    FRAME_KIND,
+    OP_RUN,
+    DUPLICATE_FRAME_ID,
+    DUPLICATE_FILE,
+    DUPLICATE_CONTENT,
+    DUPLICATE_EXPOSURE,
+    INDEX_RANGE,
+    FRAME_SHAPE,
+    NON_FINITE,
+    NO_FRAMES,
+    MISSING_PARAMETER,
+)
+
+# How many problems an error message lists before it only counts the rest.
+MESSAGE_LIMIT = 50
+
+CALIBRATION_KINDS = ("DARK", "LAMP_GAIN", "SOLAR_GAIN", "POLCAL")
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """One problem of one raw frame: the file, the check, the keyword, what was found and expected."""
+
+    file: str
+    check: str
+    keyword: str = ""
+    found: str = ""
+    expected: str = ""
+
+    def __str__(self) -> str:
+        if self.check == MISSING_KEYWORD:
+            return (
+                f"{self.file}: required keyword {self.keyword} is missing; expected {self.expected}"
+            )
+        if self.check == KEYWORD_TYPE:
+            return (
+                f"{self.file}: keyword {self.keyword} = {self.found} is not a valid {self.expected}"
+            )
+        what = f"{self.keyword} = {self.found}" if self.keyword else self.found
+        return f"{self.file}: {self.check}: {what}; expected {self.expected}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "file": self.file,
+            "check": self.check,
+            "keyword": self.keyword,
+            "found": self.found,
+            "expected": self.expected,
+        }
+
+
+class InputFrameError(ValueError, InputError):
+    """A raw frame that cannot be used: the message names the file and the problem."""
+
+
+class InputValidationError(InputFrameError):
+    """The raw frames of an input dataset failed validation; ``problems`` lists every problem.
+
+    The message lists the problems one per line (the first :data:`MESSAGE_LIMIT`, then a
+    count of the rest by check).
+    """
+
+    def __init__(self, problems: Sequence[InputProblem], limit: int = MESSAGE_LIMIT):
+        self.problems = list(problems)
+        n_files = len({p.file for p in self.problems})
+        lines = [f"{len(self.problems)} problem(s) in {n_files} raw frame(s) of the input dataset:"]
+        lines += [f"  {p}" for p in self.problems[:limit]]
+        rest = self.problems[limit:]
+        if rest:
+            by_check = Counter(p.check for p in rest)
+            counted = ", ".join(f"{n} {check}" for check, n in sorted(by_check.items()))
+            lines.append(f"  ... and {len(rest)} more ({counted})")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class KeywordRule:
+    """A keyword parsing reads: for which frame kinds, of which type, and as what index.
+
+    ``type`` defaults to the SPEC-0122 type. An index keyword names its ``count_key``
+    (the header keyword holding the count) and its ``base`` (1 for 1..count, 0 for
+    0..count-1). ``state`` keywords, with the frame kind and DATE-OBS, identify an
+    exposure: two frames with the same are the same exposure.
+    """
+
+    key: str
+    kinds: tuple[str, ...] | None = None  # None: every kind
+    type: str | None = None
+    count_key: str | None = None
+    base: int = 1
+    state: bool = False
+
+    def applies_to(self, kind: str | None) -> bool:
+        return self.kinds is None or (kind is not None and kind in self.kinds)
+
+
+# What the shared parsing reads of every frame (and of some kinds).
+SHARED_RULES: tuple[KeywordRule, ...] = (
+    KeywordRule("NAXIS1", type="int"),
+    KeywordRule("NAXIS2", type="int"),
+    KeywordRule("DATE-OBS"),
+    KeywordRule(kw.OP_TASK),
+    KeywordRule(kw.OP_RUN_ID),
+    KeywordRule(kw.EXPOSURE_TIME_MS),
+    KeywordRule(kw.GOS_POLARIZER, kinds=("POLCAL",)),
+    KeywordRule(kw.GOS_POLARIZER_ANGLE, kinds=("POLCAL",)),
+    KeywordRule(kw.GOS_RETARDER, kinds=("POLCAL",)),
+    KeywordRule(kw.GOS_RETARDER_ANGLE, kinds=("POLCAL",)),
+)
+
+
+@dataclass
+class FrameFacts:
+    """What the door read of one frame, and what the input dataset says of it."""
+
+    path: str
+    header: Mapping[str, Any] | None  # None: unreadable (the reader's problem is in ``problems``)
+    frame_id: str | None = None
+    op_run_id: str | None = None  # as the input dataset lists it
+    frame_kind: str | None = None  # the OP kind the input dataset lists it under
+    datasum: str | None = None
+    pixels: int = 0
+    nan: int = 0
+    inf: int = 0
+    problems: list[InputProblem] = field(default_factory=list)  # the reader's
+
+    @property
+    def nonfinite(self) -> int:
+        return self.nan + self.inf
+
+
+@dataclass
+class ValidationResult:
+    problems: list[InputProblem]
+    kinds: dict[str, str]  # path -> frame kind (DARK, ...), for frames whose kind is known
+    nonfinite: list[dict[str, Any]]  # accepted frames with non-finite pixels
+
+
+@cache
+def _spec122() -> dict[str, Mapping[str, Any]]:
+    from dkist_fits_specifications import spec122
+
+    merged: dict[str, Mapping[str, Any]] = {}
+    for section in spec122.load_spec122().values():
+        merged.update(section)
+    return merged
+
+
+def spec_type(key: str) -> str:
+    """The SPEC-0122 type of ``key`` (int, float, str or bool); str if the spec does not know it."""
+    return str(_spec122().get(key, {}).get("type", "str"))
+
+
+def _shown(value: Any) -> str:
+    if value is None or type(value).__name__ == "Undefined":
+        return "no value"
+    return repr(value)
+
+
+def type_matches(value: Any, kind: str) -> bool:
+    """Strict SPEC-0122 typing: no coercion (an int is accepted for a float, a bool for nothing else)."""
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "float":
+        return isinstance(value, int | float) and math.isfinite(value)
+    if kind == "str":
+        return isinstance(value, str)
+    return True
+
+
+def _describe_type(key: str, kind: str) -> str:
+    comment = _spec122().get(key, {}).get("comment")
+    return f"{kind} (SPEC-0122 {comment})" if comment else f"{kind}"
+
+
+def check_keyword(path: str, header: Mapping[str, Any], rule: KeywordRule) -> list[InputProblem]:
+    """Presence, strict type and allowed values of one keyword."""
+    kind = rule.type or spec_type(rule.key)
+    if rule.key not in header:
+        return [InputProblem(path, MISSING_KEYWORD, rule.key, "", _describe_type(rule.key, kind))]
+    value = header[rule.key]
+    if not type_matches(value, kind):
+        return [InputProblem(path, KEYWORD_TYPE, rule.key, _shown(value), kind)]
+    spec = _spec122().get(rule.key, {})
+    allowed = spec.get("values")
+    if allowed and rule.key not in (kw.IP_TASK, kw.OP_TASK) and value not in allowed:
+        expected = "one of " + ", ".join(repr(v) for v in allowed)
+        return [InputProblem(path, KEYWORD_VALUE, rule.key, _shown(value), expected)]
+    low = (spec.get("values_range") or [None])[0]
+    if low is not None and kind in ("int", "float") and value < low:
+        return [InputProblem(path, KEYWORD_VALUE, rule.key, _shown(value), f">= {low}")]
+    if rule.key == "DATE-OBS":
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return [InputProblem(path, KEYWORD_VALUE, rule.key, _shown(value), "an ISO time")]
+    return []
+
+
+def frame_kind_of(path: str, header: Mapping[str, Any]) -> tuple[str | None, list[InputProblem]]:
+    """The processing kind (DARK, LAMP_GAIN, SOLAR_GAIN, POLCAL, OBSERVE) from the IP task type."""
+    problems = check_keyword(path, header, KeywordRule(kw.IP_TASK))
+    if problems:
+        return None, problems
+    ip_task = header[kw.IP_TASK].strip().lower()
+    if ip_task == "gain":
+        lamp_problems = check_keyword(path, header, KeywordRule(kw.GOS_LAMP_LEVEL))
+        if lamp_problems:
+            return None, lamp_problems
+    try:
+        return kw.frame_task_type(header), []
+    except ValueError:
+        expected = "one of dark, gain, polcal, observe"
+        return None, [
+            InputProblem(path, FRAME_KIND, kw.IP_TASK, _shown(header[kw.IP_TASK]), expected)
+        ]
+
+
+def _int_value(header: Mapping[str, Any], key: str) -> int | None:
+    value = header.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def validate_frames(
+    frames: Sequence[FrameFacts],
+    *,
+    frame_kinds: Sequence[str],
+    rules: Sequence[KeywordRule] = (),
+    declared_op_run_ids: set[str] | None = None,
+    observe_op_run_id: str | None = None,
+    max_nonfinite_fraction: float = 0.0,
+    same_data: Callable[[str, str], bool] | None = None,
+) -> ValidationResult:
+    """Every problem of the frames, in the order of the frames (then of the dataset-wide checks).
+
+    ``rules`` are the instrument's keyword rules, checked after :data:`SHARED_RULES`.
+    ``same_data(a, b)`` confirms that two frames with the same data checksum hold the same
+    data (byte for byte); without it the checksum alone decides.
+    """
+    problems: list[InputProblem] = []
+    kinds: dict[str, str] = {}
+    nonfinite: list[dict[str, Any]] = []
+    if not frames:
+        return ValidationResult(
+            [InputProblem("input dataset", NO_FRAMES, "frames", "[]", "at least one frame")],
+            kinds,
+            nonfinite,
+        )
+    all_rules = (*SHARED_RULES, *rules)
+    readable: list[FrameFacts] = []
+    for f in frames:
+        problems += f.problems
+        if f.header is None or f.problems:
+            continue
+        readable.append(f)
+        header, path = f.header, f.path
+        kind, kind_problems = frame_kind_of(path, header)
+        problems += kind_problems
+        if kind is not None and kind not in frame_kinds:
+            problems.append(
+                InputProblem(
+                    path,
+                    FRAME_KIND,
+                    kw.IP_TASK,
+                    _shown(header[kw.IP_TASK]),
+                    f"a kind this workflow processes ({', '.join(frame_kinds)}); this frame is {kind}",
+                )
+            )
+            kind = None
+        if kind is not None:
+            kinds[path] = kind
+        bad_keys = set()
+        for rule in all_rules:
+            if rule.applies_to(kind):
+                found = check_keyword(path, header, rule)
+                if found:
+                    bad_keys.add(rule.key)
+                problems += found
+        if kind == "POLCAL" and not bad_keys & {r.key for r in SHARED_RULES}:
+            try:
+                kw.calibration_unit_angles(header)
+            except ValueError:
+                for key in (kw.GOS_POLARIZER_ANGLE, kw.GOS_RETARDER_ANGLE):
+                    try:
+                        float(header[key])
+                    except ValueError:
+                        problems.append(
+                            InputProblem(
+                                path, KEYWORD_VALUE, key, _shown(header[key]), "an angle in degrees"
+                            )
+                        )
+        # Indices within their declared counts.
+        for rule in all_rules:
+            if rule.count_key is None or not rule.applies_to(kind) or rule.key in bad_keys:
+                continue
+            index, count = _int_value(header, rule.key), _int_value(header, rule.count_key)
+            if index is None:
+                continue
+            if count is None:
+                problems.append(
+                    InputProblem(
+                        path,
+                        MISSING_KEYWORD if rule.count_key not in header else KEYWORD_TYPE,
+                        rule.count_key,
+                        _shown(header.get(rule.count_key)),
+                        "int" if rule.count_key in header else f"int (the count of {rule.key})",
+                    )
+                )
+                continue
+            low, high = rule.base, count - 1 + rule.base
+            if not low <= index <= high:
+                problems.append(
+                    InputProblem(
+                        path,
+                        INDEX_RANGE,
+                        rule.key,
+                        _shown(index),
+                        f"{low}..{high} ({rule.count_key} = {count})",
+                    )
+                )
+        # The input dataset's word on the frame: OP run and kind.
+        op_run = header.get(kw.OP_RUN_ID)
+        if isinstance(op_run, str) and kw.OP_RUN_ID not in bad_keys:
+            if f.op_run_id is not None and op_run != f.op_run_id:
+                problems.append(
+                    InputProblem(
+                        path,
+                        OP_RUN,
+                        kw.OP_RUN_ID,
+                        _shown(op_run),
+                        f"{f.op_run_id!r}, the OP run the input dataset lists this frame under",
+                    )
+                )
+            elif declared_op_run_ids is not None and op_run not in declared_op_run_ids:
+                problems.append(
+                    InputProblem(
+                        path,
+                        OP_RUN,
+                        kw.OP_RUN_ID,
+                        _shown(op_run),
+                        "one of the input dataset's OP runs: "
+                        + ", ".join(repr(o) for o in sorted(declared_op_run_ids)),
+                    )
+                )
+            elif (
+                kind == "OBSERVE" and observe_op_run_id is not None and op_run != observe_op_run_id
+            ):
+                problems.append(
+                    InputProblem(
+                        path,
+                        OP_RUN,
+                        kw.OP_RUN_ID,
+                        _shown(op_run),
+                        f"{observe_op_run_id!r}, the input dataset's observe OP run",
+                    )
+                )
+        op_task = header.get(kw.OP_TASK)
+        if (
+            f.frame_kind is not None
+            and isinstance(op_task, str)
+            and kw.OP_TASK not in bad_keys
+            and op_task.strip().lower() != f.frame_kind
+        ):
+            problems.append(
+                InputProblem(
+                    path,
+                    FRAME_KIND,
+                    kw.OP_TASK,
+                    _shown(op_task),
+                    f"{f.frame_kind!r}, the kind the input dataset lists this frame under",
+                )
+            )
+        # Non-finite pixels (see the module documentation for the policy).
+        if f.nonfinite:
+            counted = f"{f.nan} NaN and {f.inf} inf of {f.pixels} pixels"
+            fraction = f.nonfinite / max(f.pixels, 1)
+            if kind in CALIBRATION_KINDS:
+                problems.append(
+                    InputProblem(
+                        path,
+                        NON_FINITE,
+                        "",
+                        counted,
+                        f"none in a {kind} frame (it would mask the pixel in every L1 frame)",
+                    )
+                )
+            elif fraction > max_nonfinite_fraction:
+                problems.append(
+                    InputProblem(
+                        path,
+                        NON_FINITE,
+                        "",
+                        f"{counted} ({fraction:.3%})",
+                        f"at most {max_nonfinite_fraction:.3%} (parameter "
+                        "input_max_nonfinite_fraction)",
+                    )
+                )
+            else:
+                nonfinite.append(
+                    {
+                        "path": path,
+                        "frame_id": f.frame_id,
+                        "nan": f.nan,
+                        "inf": f.inf,
+                        "pixels": f.pixels,
+                        "fraction": fraction,
+                    }
+                )
+    flagged = {p.file for p in problems if p.check == OP_RUN}
+    problems += _dataset_checks(readable, kinds, all_rules, observe_op_run_id, same_data, flagged)
+    # One frame's problems together, frames in the input dataset's order.
+    order = {f.path: i for i, f in reversed(list(enumerate(frames)))}
+    problems.sort(key=lambda p: order.get(p.file, -1))
+    return ValidationResult(problems, kinds, nonfinite)
+
+
+def _dataset_checks(
+    frames: Sequence[FrameFacts],
+    kinds: Mapping[str, str],
+    rules: Sequence[KeywordRule],
+    observe_op_run_id: str | None,
+    same_data: Callable[[str, str], bool] | None,
+    op_run_flagged: set[str] = frozenset(),
+) -> list[InputProblem]:
+    problems: list[InputProblem] = []
+    # Duplicate entries: the same frame id or the same file listed twice.
+    first_by_id: dict[str, str] = {}
+    seen_paths: set[str] = set()
+    unique: list[FrameFacts] = []
+    for f in frames:
+        if f.path in seen_paths:
+            problems.append(
+                InputProblem(
+                    f.path,
+                    DUPLICATE_FILE,
+                    "path",
+                    repr(f.path),
+                    "each file listed once in the input dataset",
+                )
+            )
+            continue
+        seen_paths.add(f.path)
+        unique.append(f)
+        if f.frame_id is not None:
+            if f.frame_id in first_by_id:
+                problems.append(
+                    InputProblem(
+                        f.path,
+                        DUPLICATE_FRAME_ID,
+                        "frame_id",
+                        repr(f.frame_id),
+                        f"a frame id listed once (also given to {first_by_id[f.frame_id]})",
+                    )
+                )
+            else:
+                first_by_id[f.frame_id] = f.path
+    # The same data twice (one exposure delivered under two names or frame ids).
+    duplicated: set[str] = set()
+    by_sum: dict[str, list[FrameFacts]] = defaultdict(list)
+    for f in unique:
+        if f.datasum is not None:
+            by_sum[f.datasum].append(f)
+    for datasum, group in by_sum.items():
+        for i, f in enumerate(group[1:], start=1):
+            twin = next(
+                (g for g in group[:i] if same_data is None or same_data(g.path, f.path)), None
+            )
+            if twin is not None:
+                duplicated.add(f.path)
+                problems.append(
+                    InputProblem(
+                        f.path,
+                        DUPLICATE_CONTENT,
+                        "DATASUM",
+                        repr(datasum),
+                        f"data of its own; {twin.path} holds the same data",
+                    )
+                )
+    # The same exposure twice: same kind, DATE-OBS and instrument state.
+    state_keys = [r.key for r in rules if r.state]
+    first_exposure: dict[tuple, str] = {}
+    for f in unique:
+        kind = kinds.get(f.path)
+        date_obs = f.header.get("DATE-OBS") if f.header is not None else None
+        if kind is None or not isinstance(date_obs, str) or f.path in duplicated:
+            continue
+        state = tuple((k, f.header.get(k)) for k in state_keys if k in f.header)
+        key = (kind, date_obs, state)
+        if key in first_exposure:
+            shown = ", ".join(f"{k} = {v!r}" for k, v in state)
+            problems.append(
+                InputProblem(
+                    f.path,
+                    DUPLICATE_EXPOSURE,
+                    "DATE-OBS",
+                    repr(date_obs),
+                    f"one {kind} frame per DATE-OBS{' and ' + shown if shown else ''}; "
+                    f"{first_exposure[key]} is the same exposure",
+                )
+            )
+        else:
+            first_exposure[key] = f.path
+    # One observe OP run per dataset (when the dataset does not name it, the majority's).
+    if observe_op_run_id is None:
+        observe_runs = Counter(
+            f.header.get(kw.OP_RUN_ID)
+            for f in unique
+            if kinds.get(f.path) == "OBSERVE" and isinstance(f.header.get(kw.OP_RUN_ID), str)
+        )
+        if len(observe_runs) > 1:
+            main, n_main = observe_runs.most_common(1)[0]
+            for f in unique:
+                run = f.header.get(kw.OP_RUN_ID)
+                if (
+                    kinds.get(f.path) == "OBSERVE"
+                    and isinstance(run, str)
+                    and run != main
+                    and f.path not in op_run_flagged
+                ):
+                    problems.append(
+                        InputProblem(
+                            f.path,
+                            OP_RUN,
+                            kw.OP_RUN_ID,
+                            repr(run),
+                            f"{main!r} like the other {n_main} observe frames: an input dataset "
+                            "holds one observe OP run",
+                        )
+                    )
+    # One frame shape: the shape most frames have.
+    shapes = {
+        f.path: (f.header["NAXIS2"], f.header["NAXIS1"])
+        for f in unique
+        if type_matches(f.header.get("NAXIS2"), "int")
+        and type_matches(f.header.get("NAXIS1"), "int")
+    }
+    if len(set(shapes.values())) > 1:
+        counts = Counter(shapes.values())
+        main, n_main = counts.most_common(1)[0]
+        example = next(p for p, s in shapes.items() if s == main)
+        for path, shape in shapes.items():
+            if shape != main:
+                problems.append(
+                    InputProblem(
+                        path,
+                        FRAME_SHAPE,
+                        "NAXIS2, NAXIS1",
+                        str(shape),
+                        f"{main} like {n_main} other frame(s) (e.g. {example})",
+                    )
+                )
+    return problems
