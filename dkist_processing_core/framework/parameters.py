@@ -32,7 +32,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-TYPES = ("float", "int", "str", "bool", "list[int]", "list[float]", "json")
+TYPES = (
+    "float", "int", "str", "bool", "list[int]", "list[float]", "list[str]", "dict[str, float]",
+    "json",
+)  # fmt: skip
 REQUIRED = object()  # no default: a run must give a value
 
 
@@ -91,11 +94,17 @@ class Parameter:
             "bool": "true or false",
             "list[int]": "a list of whole numbers",
             "list[float]": "a list of numbers",
+            "list[str]": "a list of strings",
+            "dict[str, float]": "a mapping of names to numbers",
             "json": "a JSON value",
         }[self.type]
         if self.length is not None:
             words += f" of {self.length} items"
-        if self.choices is not None:
+        if self.choices is not None and self.type == "list[str]":
+            words += " among " + ", ".join(repr(c) for c in self.choices)
+        elif self.choices is not None and self.type == "dict[str, float]":
+            words += " with names among " + ", ".join(repr(c) for c in self.choices)
+        elif self.choices is not None:
             words = "one of " + ", ".join(repr(c) for c in self.choices)
         bounds = []
         if self.minimum is not None:
@@ -138,6 +147,22 @@ class Parameter:
         elif kind == "bool":
             if not isinstance(value, bool):
                 raise self._fail(value, "is not true or false")
+        elif kind == "list[str]":
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise self._fail(value, "is not a list of strings")
+            unknown = [v for v in value if self.choices is not None and v not in self.choices]
+            if unknown:
+                raise self._fail(value, f"names {unknown}, not among the choices")
+            return list(value)
+        elif kind == "dict[str, float]":
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and _is_number(v) for k, v in value.items()
+            ):
+                raise self._fail(value, "is not a mapping of names to finite numbers")
+            unknown = sorted(k for k in value if self.choices is not None and k not in self.choices)
+            if unknown:
+                raise self._fail(value, f"names {unknown}, not among the choices")
+            return {k: float(v) for k, v in value.items()}
         elif kind.startswith("list["):
             item_ok = _is_int if kind == "list[int]" else _is_number
             if not isinstance(value, list | tuple) or not all(item_ok(v) for v in value):

@@ -57,6 +57,10 @@ class InputDataset(BaseModel):
     input_dataset_id: int = 0
     frames: list[InputFrame] = Field(default_factory=list)
     parameter_values: list[ParameterValue] = Field(default_factory=list)
+    # The OP runs the frames must come from: the observe OP run and the calibration OP runs
+    # of the processing candidate (None / empty where the planner does not say, e.g. a notebook).
+    observe_op_run_id: str | None = None
+    calibration_op_run_ids: list[str] = Field(default_factory=list)
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -57,7 +57,8 @@ class Case:
 
     def spec(self) -> RunSpec:
         spec = run_spec_for(self.observation, self.workflow, self.scratch_dir, self.parameters)
-        return spec.model_copy(update={"input_dataset": self.input_dataset})
+        # Validated, as a run spec read from JSON would be (model_copy would not validate).
+        return RunSpec.model_validate({**spec.model_dump(), "input_dataset": self.input_dataset})
 
     @property
     def parse_task(self) -> str:

@@ -30,6 +30,10 @@ def wrong_type(p: Parameter):
         return 3, "is not a string"
     if p.type == "bool":
         return "yes", "is not true or false"
+    if p.type == "list[str]":
+        return [1, 2], "is not a list of strings"
+    if p.type == "dict[str, float]":
+        return {"x12": "one"}, "is not a mapping of names to finite numbers"
     raise NotImplementedError(p.type)
 
 

@@ -200,13 +200,15 @@ class PolarimetricCalibration(Task):
         ),
         Parameter(
             "polcal_fit_parameters",
-            "json",
+            "list[str]",
             default=["retardance_deg", "polarizer_transmission", "retarder_transmission"],
+            choices=("retardance_deg", "polarizer_transmission", "retarder_transmission"),
             description="the calibration-unit parameters fitted (the others stay nominal)",
         ),
         Parameter(
             "polcal_telescope_mirrors",
-            "json",
+            "dict[str, float]",
+            choices=("x12", "t12", "x34", "t34", "x56", "t56", "r23_offset_deg", "r45_offset_deg"),
             default={
                 "x12": 1.02,
                 "t12": 172.0,

@@ -290,6 +290,8 @@ def run_input_dataset(session: Session, input_dataset_id: int) -> run_contract.I
             )
             for v in document["parameter_values"]
         ],
+        observe_op_run_id=document.get("observe_op_run_id"),
+        calibration_op_run_ids=document.get("calibration_op_run_ids") or [],
     )
 
 
