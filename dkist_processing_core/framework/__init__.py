@@ -5,7 +5,7 @@ It knows nothing of telescopes or databases.
 
 from .atomic import atomic_write
 from .context import ParameterError, ParameterValues, RunContext
-from .errors import ExpectedError, InputError, is_expected
+from .errors import ExpectedError, InputError, ServiceUnavailable, is_expected
 from .executors import (
     LocalExecutor,
     RunReport,
@@ -41,6 +41,7 @@ __all__ = [
     "Scratch",
     "ScratchConflict",
     "ScratchError",
+    "ServiceUnavailable",
     "Task",
     "TaskFailed",
     "TaskRecord",

@@ -25,6 +25,11 @@ class InputError(ExpectedError):
     """An input (a frame, a document, a value) that cannot be used as given."""
 
 
+class ServiceUnavailable(ExpectedError, ConnectionError):
+    """A service the run needs (a Dask scheduler, a mail server) cannot be reached; the
+    message names it and where it was looked for."""
+
+
 def is_expected(error: BaseException) -> bool:
     """Whether ``error`` is an expected failure (see the module documentation).
 

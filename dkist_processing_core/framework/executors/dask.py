@@ -18,6 +18,7 @@ import time
 import uuid
 from typing import Any
 
+from ..errors import ServiceUnavailable
 from ..isolation import preserved_process_state
 from ..logs import run_logger
 from ..spec import RunSpec
@@ -83,7 +84,14 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, client=None, *, address: str | None = None, **cluster_options: Any):
+    def __init__(
+        self,
+        client=None,
+        *,
+        address: str | None = None,
+        timeout: float = 30.0,
+        **cluster_options: Any,
+    ):
         self._cluster = None
         if client is None:
             from distributed import Client
@@ -91,7 +99,16 @@ class DaskExecutor:
             if address is None:
                 self._cluster = local_cluster(**cluster_options)
                 address = self._cluster
-            client = Client(address)
+                client = Client(address)
+            else:
+                try:
+                    client = Client(address, timeout=timeout)
+                except OSError as e:
+                    raise ServiceUnavailable(
+                        f"the Dask scheduler at {address} cannot be reached ({e}); start it, "
+                        "or give the address of a running one, or run without --dask-address "
+                        "for a cluster on this machine"
+                    ) from None
         self.client = client
         self._owns_client = self._cluster is not None
 
