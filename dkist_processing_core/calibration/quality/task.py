@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...framework import Task
 from .. import tags as t
 from .metrics import compute_quality_metrics
-from .report import write_quality_data, write_quality_report
+from .report import report_metrics, write_quality_data, write_quality_report
 
 
 class AssembleQualityReport(Task):
@@ -71,7 +71,9 @@ class AssembleQualityReport(Task):
         frames = self.scratch.find(t.OUTPUT, t.L1)
         metrics = compute_quality_metrics(frames, expected_frame_count=len(frames))
         folder = self.scratch.path_for("report").parent
-        for kind, path in write_quality_data(metrics, folder, stem=metrics.dataset_id).items():
+        report = report_metrics(metrics)  # assembled once for the JSON and the PDF
+        written = write_quality_data(metrics, folder, stem=metrics.dataset_id, report=report)
+        for kind, path in written.items():
             self.scratch.add(path, [t.OUTPUT, t.QUALITY, t.Tag(kind.upper())])
         for path in self.scratch.find(t.QUALITY):
             tags = self.scratch.tags_of(path)
@@ -84,7 +86,9 @@ class AssembleQualityReport(Task):
                 f"{metrics.dataset_id}_{name}",
             )
             self.logger.info("quality: included %s as %s", path.name, copy.name)
-        report = write_quality_report(metrics, folder / f"{metrics.dataset_id}_quality_report.pdf")
-        self.scratch.add(report, [t.OUTPUT, t.QUALITY, t.QUALITY_REPORT])
+        pdf = write_quality_report(
+            metrics, folder / f"{metrics.dataset_id}_quality_report.pdf", report=report
+        )
+        self.scratch.add(pdf, [t.OUTPUT, t.QUALITY, t.QUALITY_REPORT])
         for warning in metrics.warnings:
             self.logger.warning("quality: %s", warning)
