@@ -10,7 +10,7 @@ directly, to compare two checkouts on the same simulated frames::
 where ``CODE_ROOT`` (a checkout of dkist-processing-core, default this one) is the code the
 workflow runs with: ``measure`` on ``main`` and on a branch gives the before/after figures.
 
-A VBI observation of 4096x4096 frames (2x2 mosaic, 5 repeats per tile: 20 observe frames, 3 darks
+A VBI observation of 4096x4096 frames (one mosaic tile, 20 repeats: 20 observe frames, 3 darks
 and 3 gains) is simulated once. The instrument's ``l1_calibration`` workflow then runs with
 ``LocalExecutor`` in a fresh subprocess on 10 and on 20 of the observe frames. For each run:
 
@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 SIZE = (4096, 4096)
-REPEATS = 5  # per mosaic tile (2x2 tiles): 20 observe frames
+REPEATS = 20  # one tile (the dataset inventory wants a complete mosaic for 10 and for 20)
 QUALITY_TASK = "AssembleQualityReport"
 MOVIE_TASK = "MakeBrowseMovie"
 SHARE_TARGET = 0.10
@@ -63,7 +63,7 @@ def _simulate(root: str) -> None:
     from dkist_processing_core.simulate import simulate_vbi
 
     simulate_vbi(
-        root, seed=1, size=SIZE, mosaic=(2, 2), include_scene_truth=False, noise="gaussian",
+        root, seed=1, size=SIZE, mosaic=(1, 1), include_scene_truth=False, noise="gaussian",
         wavelengths_nm=(430.52,), exposure_ms=(2.0,), counts_per_ms=(6000.0,),
         granulation_contrast=(0.18,), n_dark_frames=3, n_gain_frames=3,
         n_frames_per_tile=REPEATS,
