@@ -28,6 +28,7 @@ PRODUCTS_WORKFLOW = "dkist_processing_core.calibration.dataset_products:dataset_
 PARAMETER_VALUES = [
     ParameterValue(id=1, name="dark_rejection_sigma", value=None),
     ParameterValue(id=2, name="l1_quantize_level", value=16.0),
+    ParameterValue(id=3, name="browse_movie_max_size", value=2048),
 ]
 
 

@@ -15,6 +15,25 @@ Per frame (:class:`FrameQuality`):
 
       sigma = 1.4826 * median(|d - median(d)|) / sqrt(6)
 
+Cost. The mean, median and maximum are those the L1 writer already computed
+while it held the pixels (``DATAMEAN``, ``DATAMEDN``, ``DATAMAX`` of SPEC-0214),
+so they cost nothing here; a frame without them, or written by another writer
+(no ``DKPC`` provenance in ``HISTORY``), is read whole. The noise is
+estimated from a sample of at most :data:`NOISE_SAMPLE_SIZE` second differences:
+blocks of whole rows (one compression tile of rows each, so only those tiles are
+decompressed), one block drawn from each of equal strata of the frame's rows
+with a fixed seed (:data:`NOISE_SAMPLE_SEED`), the same rows for every frame. A
+frame with fewer second differences than the sample size is used whole.
+
+Statistical error. Every noise estimate comes with its standard error,
+``noise_error = 1.45 * sigma / sqrt(n)`` for ``n`` second differences
+(:data:`NOISE_ERROR_FACTOR`, from a Monte Carlo of white Gaussian noise: the
+MAD of independent samples gives 1.17, overlapping second differences are
+correlated), and the sample size ``noise_sample_size``. For a 4096x4096 frame
+``n`` is about 1.3 million (5 blocks of 64 rows): 0.13 % of sigma. The error is that of white noise;
+noise that varies over the frame (photon noise on a structured scene) adds a
+sampling error of the strata that this figure does not include.
+
 For polarimetric data, the frames of one polarimetric measurement (the same
 dataset position apart from the Stokes axis) are combined
 (:class:`PolarimetricQuality`): for X in Q, U, V
@@ -30,6 +49,7 @@ wavefront sensor is meaningless when the loop is open.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +58,7 @@ from astropy.io import fits
 from pydantic import BaseModel
 
 from dkist_processing_core.calibration.inventory.algorithm import find_image_hdu
+from dkist_processing_core.calibration.l1.header import HISTORY_PREFIX
 
 __all__ = [
     "FrameQuality",
@@ -45,19 +66,91 @@ __all__ = [
     "QualityMetrics",
     "compute_quality_metrics",
     "estimate_noise",
+    "estimate_noise_with_error",
+    "noise_sample_blocks",
+    "written_by_this_pipeline",
 ]
 
 
-def estimate_noise(image: np.ndarray) -> float:
-    """Robust white-noise standard deviation of an image (see module docstring)."""
-    image = np.asarray(image, dtype=np.float64)
+#: Second differences per frame at most in the noise estimate (see module docstring).
+NOISE_SAMPLE_SIZE = 1 << 20
+#: Seed of the row blocks drawn for the noise estimate: the same rows for every frame.
+NOISE_SAMPLE_SEED = 20240
+#: Standard error of the noise estimate is ``NOISE_ERROR_FACTOR * sigma / sqrt(n)``.
+NOISE_ERROR_FACTOR = 1.45
+
+
+def _second_differences(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=np.float32)
     image = image.reshape(-1, image.shape[-1])
     d = (image[:, :-2] - 2.0 * image[:, 1:-1] + image[:, 2:]).ravel()
-    d = d[np.isfinite(d)]
+    return d[np.isfinite(d)]
+
+
+def _mad_noise(d: np.ndarray) -> tuple[float, float, int]:
     if d.size == 0:
-        return float("nan")
+        return float("nan"), float("nan"), 0
+    # float32 order statistics: twice as fast as float64, and exact to 1e-7 relative
     mad = np.median(np.abs(d - np.median(d)))
-    return float(1.4826 * mad / np.sqrt(6.0))
+    sigma = float(1.4826 * mad / np.sqrt(6.0))
+    return sigma, float(NOISE_ERROR_FACTOR * sigma / np.sqrt(d.size)), int(d.size)
+
+
+def estimate_noise(image: np.ndarray) -> float:
+    """Robust white-noise standard deviation of an image, from all its pixels (see module
+    docstring)."""
+    return _mad_noise(_second_differences(image))[0]
+
+
+def estimate_noise_with_error(image: np.ndarray) -> tuple[float, float, int]:
+    """(sigma, standard error of sigma, number of second differences) from all pixels."""
+    return _mad_noise(_second_differences(image))
+
+
+def noise_sample_blocks(
+    n_rows: int,
+    n_columns: int,
+    *,
+    block_rows: int = 1,
+    sample_size: int = NOISE_SAMPLE_SIZE,
+    seed: int = NOISE_SAMPLE_SEED,
+) -> list[tuple[int, int]]:
+    """Row blocks ``[(start, stop), ...]`` of the noise sample of a frame (see module docstring).
+
+    Blocks are ``block_rows`` rows long and aligned to multiples of it (compression tiles);
+    one block is drawn from each of equal strata of the blocks, with ``seed``. All rows when the
+    frame has at most ``sample_size`` second differences.
+    """
+    per_row = max(0, n_columns - 2)
+    block_rows = max(1, min(int(block_rows), n_rows))
+    n_blocks = -(-n_rows // block_rows)
+    if per_row == 0 or n_rows * per_row <= sample_size:
+        return [(0, n_rows)]
+    wanted = min(n_blocks, max(1, -(-sample_size // (block_rows * per_row))))
+    rng = np.random.default_rng(seed)
+    edges = np.linspace(0, n_blocks, wanted + 1).astype(int)
+    picks = sorted({int(rng.integers(lo, hi)) for lo, hi in itertools.pairwise(edges) if hi > lo})
+    return [(b * block_rows, min(n_rows, (b + 1) * block_rows)) for b in picks]
+
+
+def _sampled_noise(hdu, sample_size: int = NOISE_SAMPLE_SIZE) -> tuple[float, float, int]:
+    """Noise of an image HDU from its sampled row blocks, decompressing only those tiles."""
+    shape = tuple(hdu.shape)
+    if len(shape) < 2:
+        return _mad_noise(_second_differences(np.atleast_2d(hdu.data)))
+    ny, nx = shape[-2:]
+    planes = list(np.ndindex(*shape[:-2]))
+    tile_shape = getattr(hdu, "tile_shape", None)  # compressed: (..., rows, columns)
+    block_rows = int(tile_shape[-2]) if tile_shape and len(tile_shape) >= 2 else 1
+    blocks = noise_sample_blocks(
+        ny, nx, block_rows=block_rows, sample_size=max(1, sample_size // len(planes))
+    )
+    chunks = [
+        _second_differences(hdu.section[(*plane, slice(r0, r1), slice(None))])
+        for plane in planes
+        for r0, r1 in blocks
+    ]
+    return _mad_noise(np.concatenate(chunks) if chunks else np.zeros(0, np.float32))
 
 
 class FrameQuality(BaseModel):
@@ -74,6 +167,9 @@ class FrameQuality(BaseModel):
     median: float
     maximum: float
     noise: float
+    noise_error: float | None = None  # standard error of ``noise`` (white-noise model)
+    noise_sample_size: int | None = None  # second differences behind ``noise``
+    statistics_from_header: bool = False  # mean/median/maximum from DATAMEAN/DATAMEDN/DATAMAX
 
 
 class PolarimetricQuality(BaseModel):
@@ -85,6 +181,7 @@ class PolarimetricQuality(BaseModel):
     max_intensity: float
     noise: dict[str, float]  # Q/U/V: sigma_X / <I>
     sensitivity: dict[str, float]  # Q/U/V: sigma_X / max(I)
+    noise_error: dict[str, float] | None = None  # Q/U/V: standard error of ``noise``
 
 
 class QualityMetrics(BaseModel):
@@ -147,13 +244,34 @@ def _measurement_index(header) -> list[int]:
     ]
 
 
+def written_by_this_pipeline(header) -> bool:
+    """Whether an L1 header carries this pipeline's provenance (``HISTORY`` records ``DKPC``).
+
+    Only then are its statistics (``DATAMEAN``, ``DATAP99``, ...) trusted to describe the data:
+    another writer's may not (a simulator fills them from the schema).
+    """
+    return any(str(v).startswith(f"{HISTORY_PREFIX} ") for v in header.get("HISTORY", []))
+
+
+def _header_statistics(header) -> tuple[float, float, float] | None:
+    """(mean, median, maximum) this pipeline's L1 writer recorded, or None."""
+    if not written_by_this_pipeline(header):
+        return None
+    values = tuple(_optional_float(header, k) for k in ("DATAMEAN", "DATAMEDN", "DATAMAX"))
+    return None if any(v is None for v in values) else values
+
+
 def compute_quality_metrics(
-    frame_paths: Sequence[str | Path], *, expected_frame_count: int | None = None
+    frame_paths: Sequence[str | Path],
+    *,
+    expected_frame_count: int | None = None,
+    noise_sample_size: int = NOISE_SAMPLE_SIZE,
 ) -> QualityMetrics:
     """Quality metrics of the frames (read one at a time; see module docstring).
 
     ``expected_frame_count``: if given (for example from the transfer manifest's
     frame count of the observe frames), a difference is reported as a warning.
+    ``noise_sample_size``: second differences per frame at most in the noise estimate.
     """
     frames: list[FrameQuality] = []
     dataset_ids, instruments = set(), set()
@@ -161,11 +279,24 @@ def compute_quality_metrics(
         with fits.open(path) as hdul:
             hdu = hdul[find_image_hdu(hdul)]
             header = hdu.header
-            data = np.asarray(hdu.data, dtype=np.float32)
+            stats = _header_statistics(header)
+            if stats is None:  # not written by the L1 writer: read the frame whole
+                data = np.asarray(hdu.data, dtype=np.float32)
+                finite = data[np.isfinite(data)]
+                stats = (
+                    (float(finite.mean()), float(np.median(finite)), float(finite.max()))
+                    if finite.size
+                    else (float("nan"),) * 3
+                )
+                noise, noise_error, n = estimate_noise_with_error(data)
+                del data, finite
+                from_header = False
+            else:
+                noise, noise_error, n = _sampled_noise(hdu, noise_sample_size)
+                from_header = True
         dataset_ids.add(str(header.get("DSETID")))
         instruments.add(str(header.get("INSTRUME")))
         ao = header.get("AO_LOCK")
-        finite = data[np.isfinite(data)]
         frames.append(
             FrameQuality(
                 object_key=path.name,
@@ -175,10 +306,13 @@ def compute_quality_metrics(
                 ao_locked=None if ao is None else bool(ao),
                 fried_parameter_m=_optional_float(header, "ATMOS_R0"),
                 light_level=_optional_float(header, "LIGHTLVL"),
-                mean=float(finite.mean()) if finite.size else float("nan"),
-                median=float(np.median(finite)) if finite.size else float("nan"),
-                maximum=float(finite.max()) if finite.size else float("nan"),
-                noise=estimate_noise(data),
+                mean=stats[0],
+                median=stats[1],
+                maximum=stats[2],
+                noise=noise,
+                noise_error=noise_error,
+                noise_sample_size=n,
+                statistics_from_header=from_header,
             )
         )
     if len(dataset_ids) > 1:
@@ -236,6 +370,11 @@ def _polarimetric_quality(frames: list[FrameQuality]) -> list[PolarimetricQualit
                 max_intensity=max_i,
                 noise={x: group[x].noise / i_frame.mean for x in "QUV"},
                 sensitivity={x: group[x].noise / max_i for x in "QUV"},
+                noise_error=(
+                    {x: group[x].noise_error / i_frame.mean for x in "QUV"}
+                    if all(group[x].noise_error is not None for x in "QUV")
+                    else None
+                ),
             )
         )
     return result
