@@ -9,7 +9,7 @@ INSTRUMENTS := $(wildcard instruments/*/setup.cfg)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast test-airflow bench lint docs clean venv
+.PHONY: demo test test-fast test-airflow bench bench-pac lint docs clean venv
 
 $(STAMP): setup.cfg pyproject.toml $(INSTRUMENTS)
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version) if sys.version_info < (3, 11) else None'
@@ -51,6 +51,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	bash .ci/ensure-services
 	$(BIN)/pytest benchmarks --benchmark-only --benchmark-columns=min,median,max,rounds $(PYTEST_ARGS)
+
+# The polcal fit beside DKIST's own fitter (PA&C), which lives in its own tox environment.
+bench-pac: $(STAMP)
+	$(BIN)/tox -e pac
+	PAC_PYTHON=$(CURDIR)/.tox/pac/bin/python $(BIN)/pytest benchmarks/bench_polcal_fit.py --benchmark-only -s $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .
