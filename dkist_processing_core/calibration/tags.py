@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 class _Word(StrEnum):
     """A tag word: a plain string in every use (queries, JSON, messages)."""
 
-    # Messages that list tags (``sorted(query)``) show them as plain strings.
-    __repr__ = str.__repr__
+    # Messages that list tags (``sorted(query)``) show them as plain strings. A method (not
+    # ``str.__repr__`` itself, a slot wrapper) so that tools inspecting enums (Sphinx) work.
+    def __repr__(self) -> str:
+        return str.__repr__(self)
 
 
 class Tag(_Word):

@@ -81,7 +81,7 @@ def test_a_spec_without_input_dataset_or_provenance_has_empty_typed_ones(tmp_pat
 
 @pytest.mark.parametrize(
     ("part", "key"),
-    [("provenance", "instrument_package"), ("input_dataset", "observe_op_run_id")],
+    [("provenance", "instrument_package"), ("input_dataset", "observe_op_id")],
 )
 def test_an_unknown_key_is_refused_by_name(tmp_path, part, key):
     """A key no one reads is not silently carried (or silently defaulted) any more."""
