@@ -59,6 +59,8 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 MANUAL = "manual"
 CANCELED = "canceled"
+WAITING_FOR_FRAMES = "waiting for frames"
+WAITING_FOR_READINESS_PASS = "all frames arrived, waiting for the readiness pass"
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     CREATED: frozenset({RUNNING, FAILED, CANCELED}),
@@ -387,7 +389,9 @@ def recipe_instance_status(session: Session, recipe_instance_id: int) -> str:
 def processing_candidate_status(session: Session, processing_candidate_id: int) -> str:
     """The implicit status of a processing candidate.
 
-    ``waiting for frames`` until ready; then ``ready`` until a recipe instance
+    ``waiting for frames`` until every OP has the frames its transfer manifest
+    announced, then ``all frames arrived, waiting for the readiness pass`` until
+    a readiness pass marks it ready; then ``ready`` until a recipe instance
     exists; then the status of its newest recipe instance (a superseding
     instance from an adjusted plan replaces the old one).
     """
@@ -395,7 +399,11 @@ def processing_candidate_status(session: Session, processing_candidate_id: int) 
     if candidate is None:
         raise RecipeRunError(f"processing candidate {processing_candidate_id} does not exist")
     if candidate.ready_at is None:
-        return "waiting for frames"
+        return (
+            WAITING_FOR_READINESS_PASS
+            if _all_frames_arrived(session, candidate.id)
+            else (WAITING_FOR_FRAMES)
+        )
     newest = session.scalar(
         select(RecipeInstance.id)
         .where(RecipeInstance.processing_candidate_id == candidate.id)
@@ -403,6 +411,34 @@ def processing_candidate_status(session: Session, processing_candidate_id: int) 
         .limit(1)
     )
     return "ready" if newest is None else recipe_instance_status(session, newest)
+
+
+def _all_frames_arrived(session: Session, processing_candidate_id: int) -> bool:
+    """Whether every OP of the candidate has a transfer manifest and at least its frames."""
+    from dkist_processing_core.datacenter.store.models import (
+        FrameCount,
+        ProcessingCandidateOp,
+        TransferManifest,
+    )
+
+    op = ProcessingCandidateOp
+    received = (
+        select(func.count())
+        .select_from(FrameCount)
+        .where(FrameCount.op_run_id == op.op_run_id)
+        .scalar_subquery()
+    )
+    incomplete = session.scalar(
+        select(func.count())
+        .select_from(op)
+        .outerjoin(TransferManifest, TransferManifest.op_run_id == op.op_run_id)
+        .where(op.processing_candidate_id == processing_candidate_id)
+        .where(
+            (TransferManifest.op_run_id.is_(None))
+            | (received < TransferManifest.expected_frame_count)
+        )
+    )
+    return not incomplete
 
 
 def boost_priority(session: Session, recipe_run_id: int, boost: int) -> RecipeRun:
