@@ -219,9 +219,9 @@ def test_a_recipe_update_leaves_the_plan_of_an_existing_run_unchanged(store, clo
 # --- concurrency -----------------------------------------------------------------------------
 
 
-def test_runs_claimed_in_one_pass_run_at_the_same_time(store, clock, tmp_path):
+def _two_barrier_runs(store, clock, barrier):
+    """Two ready runs of the workflow ``barrier`` (each waits until both left a marker)."""
     set_up_recipe(store, clock, slots=2)
-    barrier = tmp_path / "barrier"
     with store.session() as s:
         recipes.create_workflow_specification(
             s, "testinst", "barrier", "1.0", import_path="tests.datacenter.workflows:BARRIER"
@@ -241,25 +241,54 @@ def test_runs_claimed_in_one_pass_run_at_the_same_time(store, clock, tmp_path):
         deliver(store, clock, op, [0])
         readiness.run_readiness_pass(store, clock=clock)
         ids += runs_of(store, cid)
+    return ids
+
+
+def _met(scratch, ids):
+    met = [
+        json.loads((scratch / f"recipe_run_{i}" / "MeetAtBarrier" / "met.json").read_text())
+        for i in ids
+    ]
+    # Each run saw the other's marker: they waited for each other, so they ran at once.
+    assert all(m["seen"] == [f"run_{ids[0]}", f"run_{ids[1]}"] for m in met)
+    return met
+
+
+def test_runs_claimed_in_one_pass_run_at_the_same_time(store, clock, tmp_path):
+    ids = _two_barrier_runs(store, clock, tmp_path / "barrier")
     outcomes = Scheduler(store, tmp_path / "scratch", clock=clock).run_once()
     assert sorted((o.recipe_run_id, o.status) for o in outcomes) == [
         (ids[0], "succeeded"),
         (ids[1], "succeeded"),
     ]
-    met = [
-        json.loads(
-            (tmp_path / "scratch" / f"recipe_run_{i}" / "MeetAtBarrier" / "met.json").read_text()
-        )
-        for i in ids
-    ]
-    # Each run saw the other's marker: they waited for each other, so they ran at once.
-    assert all(m["seen"] == [f"run_{ids[0]}", f"run_{ids[1]}"] for m in met)
+    met = _met(tmp_path / "scratch", ids)
     assert met[0]["pid"] != met[1]["pid"]  # each in its own worker process
     with store.session() as s:
         for i in ids:
             details = run_details(s, i, tmp_path / "scratch")
             assert details["status"] == "succeeded"
             assert details["logs"]["worker_log"].endswith("worker.log")
+
+
+@pytest.mark.slow
+def test_runs_claimed_in_one_pass_run_at_the_same_time_on_a_dask_cluster(
+    store, clock, tmp_path, monkeypatch
+):
+    distributed = pytest.importorskip("distributed")
+    ids = _two_barrier_runs(store, clock, tmp_path / "barrier")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        # The cluster named by the setting does the work; one thread per run waits on it.
+        monkeypatch.setenv("DKIST_PROCESSING_DASK_ADDRESS", cluster.scheduler_address)
+        scheduler = Scheduler(store, tmp_path / "scratch", clock=clock)
+        try:
+            assert not scheduler.in_workers
+            outcomes = scheduler.run_once()
+        finally:
+            scheduler.executor.client.close()
+    assert sorted(o.status for o in outcomes) == ["succeeded", "succeeded"], outcomes
+    _met(tmp_path / "scratch", ids)
 
 
 # --- status and frames -----------------------------------------------------------------------
@@ -306,3 +335,26 @@ def test_frame_paths_are_stored_absolute(store, clock, tmp_path, monkeypatch):
         "f3": str(tmp_path / "summit" / "f3.fits"),
         "f4": str(tmp_path / "env-root" / "f4.fits"),
     }
+
+
+# --- identifiers are matched exactly ---------------------------------------------------------
+
+
+def test_a_version_prefix_is_matched_literally_never_as_a_wildcard(store, clock, tmp_path):
+    from dkist_processing_core.datacenter.products.versions import VersionError, get_version
+    from dkist_processing_core.datacenter.reprocessing import ReprocessingError, curate
+
+    from .datasets import process_all, register_run
+
+    set_up_processing(store, clock)
+    [run_id] = runs_of(store, ready_candidate(store, clock, "obs_1"))
+    process_all(store, clock, tmp_path / "scratch")
+    version = register_run(store, clock, tmp_path / "scratch", run_id, "DS_obs_1").version_id
+    with store.session() as s:
+        assert get_version(s, version[:6]).version_id == version  # a documented prefix
+        for pattern in ("____", "%%%%", version[:3] + "_", version[:3] + "%"):
+            with pytest.raises(VersionError, match="does not exist"):
+                get_version(s, pattern)
+            with pytest.raises(ReprocessingError, match="does not exist"):
+                curate(s, pattern, "discard", by="curator", why="wildcards must not match")
+        assert get_version(s, version).status == "available"
