@@ -620,13 +620,15 @@ class Scheduler:
 
         ``in_worker`` executes it in a worker process (``LocalExecutor`` only).
         """
-        with self.store.session() as session:
-            spec = build_run_spec(session, recipe_run_id, self.scratch_root)
         lost = self.leases.hold(recipe_run_id)
         try:
+            with self.store.session() as session:
+                spec = build_run_spec(session, recipe_run_id, self.scratch_root)
             result = run_spec_in_worker(spec, lost) if in_worker else self._run_here(spec)
         except RunLost:
             result = None
+        except Exception as failure:  # no run spec: the run could not start
+            result = {"status": "error", "error": f"{type(failure).__name__}: {failure}"}
         finally:
             self.leases.release(recipe_run_id)
         if result is None or lost.is_set():
