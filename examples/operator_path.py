@@ -129,6 +129,7 @@ def main() -> None:
     cli("runs", "schedule", "--scratch-root", str(workdir / "scratch"))
     cli("status")
     cli("tickets", "list")
+    cli("tickets", "show", "1")  # the whole error, each task's status and duration, the logs
 
     # 5. The operator restores the frame and resolves the ticket by a simple retry. The next
     #    periodic pass (what cron runs: readiness, the scheduler, then publishing each

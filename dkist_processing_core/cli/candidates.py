@@ -61,6 +61,12 @@ def frames(
     arrivals: Path = typer.Argument(
         ..., exists=True, help="JSON list of {frame_id, op_run_id, frame_kind, path}."
     ),
+    summit_root: Path = typer.Option(
+        None,
+        "--summit-root",
+        help="Relative frame paths are relative to this folder (default: "
+        "DKIST_PROCESSING_SUMMIT_ROOT, else the current folder); paths are stored absolute.",
+    ),
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
@@ -69,5 +75,5 @@ def frames(
 
     rows = readiness.read_frame_arrivals(arrivals)
     with store(database_url, workdir).session() as s:
-        new = readiness.record_frames(s, rows)
+        new = readiness.record_frames(s, rows, summit_root=summit_root)
     console.print(f"{new} new frames counted ({len(rows) - new} already known)")

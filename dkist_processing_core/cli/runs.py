@@ -3,14 +3,79 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from .common import CommandGroup, DatabaseUrl, Workdir, console, store, table
+from .common import AsJson, CommandGroup, DatabaseUrl, Workdir, console, print_json, store, table
 
 app = CommandGroup(help="Recipe runs and the scheduler.")
 
 OUTCOME_COLUMNS = ["run", "status", "failed task", "ticket"]
+ScratchRoot = typer.Option(
+    None, "--scratch-root", help="Where run scratch folders are (default: WORKDIR/scratch)."
+)
+
+
+def print_run_details(details: dict[str, Any]) -> None:
+    """A run's details (:func:`~dkist_processing_core.datacenter.operations.status.run_details`)
+    as text: the whole error, the failed task, per-task status and durations, where the logs are."""
+    d = details
+    console.print(
+        f"recipe run {d['recipe_run_id']} (instance {d['recipe_instance_id']}, attempt "
+        f"{d['attempt']}): {d['status']}",
+        markup=False,
+    )
+    lines = [
+        ("workflow", f"{d['workflow']} {d['workflow_version']} (as planned)"),
+        ("task order", " -> ".join(d["task_order"] or []) or "(not recorded)"),
+        ("pool", f"{d['resource_pool']} (boost {d['priority_boost']})"),
+        ("created", d["created_at"]),
+        ("started", d["started_at"]),
+        ("finished", d["finished_at"]),
+    ]
+    if d["lease_owner"]:
+        lines.append(("lease", f"{d['lease_owner']} until {d['lease_expires_at']}"))
+    if d["retry_of_recipe_run_id"]:
+        lines.append(("retry of", str(d["retry_of_recipe_run_id"])))
+    if d["ticket"]:
+        t = d["ticket"]
+        lines.append(("ticket", f"{t['ticket_id']} ({t['kind']}, {t['status']})"))
+    if d["failed_task"]:
+        lines.append(("failed task", d["failed_task"]))
+    for key, value in lines:
+        console.print(f"  {key + ':':<13} {'' if value is None else value}", markup=False)
+    if d["error"]:
+        console.print("  error:", markup=False)
+        for line in d["error"].splitlines():
+            console.print(f"    {line}", markup=False, soft_wrap=True)
+    table(
+        "tasks",
+        ["task", "status", "attempts", "duration (s)", "error"],
+        [
+            (
+                t["name"],
+                t.get("status"),
+                t.get("attempts"),
+                f"{t['duration_s']:.2f}" if t.get("duration_s") is not None else None,
+                t.get("error"),
+            )
+            for t in d["tasks"]
+        ],
+    )
+    logs = d["logs"]
+    if logs:
+        console.print("logs and files:", markup=False)
+        for key in ("scratch", "journal", "run_report", "worker_log", "note"):
+            if key in logs:
+                console.print(f"  {key}: {logs[key]}", markup=False, soft_wrap=True)
+        for path in logs.get("log_files", []):
+            if path != logs.get("worker_log"):
+                console.print(f"  log: {path}", markup=False, soft_wrap=True)
+
+
+def scratch_root_for(scratch_root: Path | None, workdir: Path) -> Path:
+    return scratch_root if scratch_root is not None else workdir / "scratch"
 
 
 @app.command("list")
@@ -82,3 +147,55 @@ def schedule(
         OUTCOME_COLUMNS,
         [(o.recipe_run_id, o.status, o.failed_task, o.ticket_id) for o in outcomes],
     )
+
+
+@app.command("show")
+def show(
+    recipe_run_id: int,
+    scratch_root: Path = ScratchRoot,
+    as_json: bool = AsJson,
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """A run: status, plan, the whole error, the failed task, per-task status and durations,
+    and where its logs are."""
+    from ..datacenter.operations.status import run_details
+
+    with store(database_url, workdir, read_only=True).session() as s:
+        details = run_details(s, recipe_run_id, scratch_root_for(scratch_root, workdir))
+    if as_json:
+        print_json(details)
+    else:
+        print_run_details(details)
+
+
+@app.command("cancel")
+def cancel(
+    recipe_run_id: int,
+    operator: str = typer.Option(...),
+    reason: str = "",
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Cancel a waiting (created), running or manual run; a running run loses its lease."""
+    from ..datacenter.planning import recipe_runs
+
+    with store(database_url, workdir).session() as s:
+        recipe_runs.cancel_recipe_run(s, recipe_run_id, operator, reason)
+    console.print(f"recipe run {recipe_run_id}: canceled")
+
+
+@app.command("requeue")
+def requeue(
+    recipe_run_id: int,
+    operator: str = typer.Option(...),
+    note: str = "",
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Put a failed run back to wait with its recorded plan (its open ticket is resolved)."""
+    from ..datacenter.planning import recipe_runs
+
+    with store(database_url, workdir).session() as s:
+        recipe_runs.requeue_recipe_run(s, recipe_run_id, operator, note)
+    console.print(f"recipe run {recipe_run_id}: requeued (waiting)")

@@ -6,7 +6,18 @@ from pathlib import Path
 
 import typer
 
-from .common import CommandGroup, DatabaseUrl, Workdir, console, json_option, store, table
+from .common import (
+    AsJson,
+    CommandGroup,
+    DatabaseUrl,
+    Workdir,
+    console,
+    json_option,
+    print_json,
+    store,
+    table,
+)
+from .runs import ScratchRoot, print_run_details, scratch_root_for
 
 app = CommandGroup(help="Tickets for manual processing.")
 
@@ -40,7 +51,7 @@ def list_open_tickets(
                     t.kind,
                     t.status,
                     t.failed_task,
-                    (t.error or "")[:80],
+                    t.error,
                     t.resolution,
                     t.resolved_by,
                     t.follow_up_recipe_run_id,
@@ -112,3 +123,45 @@ def manual(
             s, ticket_id, operator, actions, reason, file
         )
         console.print(f"ticket {ticket_id} resolved by manual execution {done.id}")
+
+
+@app.command("show")
+def show(
+    ticket_id: int,
+    scratch_root: Path = ScratchRoot,
+    as_json: bool = AsJson,
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """A ticket and its run: the whole error, the failed task, per-task status and durations,
+    and where the logs are."""
+    from ..datacenter.operations import tickets
+    from ..datacenter.operations.status import run_details, ticket_details
+
+    with store(database_url, workdir, read_only=True).session() as s:
+        ticket = tickets.get_ticket(s, ticket_id)
+        data = ticket_details(ticket)
+        data["recipe_run"] = run_details(
+            s, ticket.recipe_run_id, scratch_root_for(scratch_root, workdir)
+        )
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"ticket {data['ticket_id']} ({data['kind']}): {data['status']}"
+        + (
+            f", resolved by {data['resolution']} ({data['resolved_by']})"
+            if data["resolution"]
+            else ""
+        ),
+        markup=False,
+    )
+    if data["resolution_note"]:
+        console.print(f"  note: {data['resolution_note']}", markup=False)
+    if data["follow_up_recipe_run_id"]:
+        console.print(f"  follow-up run: {data['follow_up_recipe_run_id']}", markup=False)
+    if data["error"] and data["error"] != data["recipe_run"]["error"]:
+        console.print(
+            f"  ticket error (when opened): {data['error']}", markup=False, soft_wrap=True
+        )
+    print_run_details(data["recipe_run"])

@@ -213,7 +213,9 @@ def recipe_for_workflow_version(
         if _same_recipe_settings(recipe, other):
             return other
     name = f"{recipe.name}@{workflow_version}"
-    taken = set(session.scalars(select(Recipe.name).where(Recipe.name.startswith(name))))
+    taken = set(
+        session.scalars(select(Recipe.name).where(Recipe.name.startswith(name, autoescape=True)))
+    )
     suffix = 2
     while name in taken:
         name = f"{recipe.name}@{workflow_version}-{suffix}"

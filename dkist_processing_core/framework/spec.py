@@ -118,12 +118,14 @@ class RunSpec(BaseModel):
     ``workflow`` is ``"<instrument>:<workflow name>"`` (resolved through the
     instrument entry points) or ``"package.module:attribute"`` (an import path).
     ``workflow_version``, when given, must equal the resolved workflow's
-    version: a run never silently executes a different version than planned.
+    version, and ``task_order``, when given (the order the run was planned with),
+    the resolved workflow's task order: a run never silently executes another plan.
     """
 
     recipe_run_id: int
     workflow: str
     workflow_version: str | None = None
+    task_order: list[str] | None = None
     scratch_dir: Path
     configuration: dict[str, Any] = Field(default_factory=dict)
     parameters: list[ParameterValue] = Field(default_factory=list)

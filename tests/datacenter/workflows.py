@@ -110,3 +110,67 @@ PROCESS_V2 = Workflow("process", "2.0", description="count frames, write L1 fram
 PROCESS_V2.add(CountInputFrames)
 PROCESS_V2.add(WriteL1FramesV2, upstreams=[CountInputFrames], name="WriteL1Frames")
 PROCESS_V2.add(QualityReport, upstreams=["WriteL1Frames"])
+
+
+class MeetAtBarrier(Task):
+    """Leave this run's marker in the folder ``barrier`` names, then wait for ``parties`` markers.
+
+    Two runs both finish only if they execute at the same time: each must see
+    the other's marker (``barrier_timeout`` seconds at most, then it fails).
+    """
+
+    writes = (("MET",),)
+
+    def run(self) -> None:
+        import os
+        import time
+        from pathlib import Path
+
+        folder = Path(self.configuration["barrier"])
+        parties = int(self.configuration.get("parties", 2))
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"run_{self.recipe_run_id}").write_text(str(os.getpid()))
+        deadline = time.monotonic() + float(self.configuration.get("barrier_timeout", 120))
+        while len(seen := sorted(p.name for p in folder.glob("run_*"))) < parties:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"barrier {folder}: only {seen} of {parties} runs arrived")
+            time.sleep(0.05)
+        self.scratch.write_json({"seen": seen, "pid": os.getpid()}, ["MET"], "met.json")
+
+
+BARRIER = Workflow("barrier", "1.0", description="meet the other runs at a barrier")
+BARRIER.add(MeetAtBarrier)
+
+
+class Prepare(Task):
+    """Write a small file (so that a resumed run has something to reuse)."""
+
+    writes = (("PREPARED",),)
+
+    def run(self) -> None:
+        self.scratch.write_json({"prepared": True}, ["PREPARED"], "prepared.json")
+
+
+class WaitForRelease(Task):
+    """Say it started (file ``started``), then wait until the file ``release`` exists."""
+
+    reads = (("PREPARED",),)
+    writes = (("RELEASED",),)
+
+    def run(self) -> None:
+        import time
+        from pathlib import Path
+
+        Path(self.configuration["started"]).write_text(str(self.recipe_run_id))
+        release = Path(self.configuration["release"])
+        deadline = time.monotonic() + float(self.configuration.get("release_timeout", 300))
+        while not release.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{release} never appeared")
+            time.sleep(0.05)
+        self.scratch.write_json({"released": True}, ["RELEASED"], "released.json")
+
+
+WAIT = Workflow("wait", "1.0", description="prepare, then wait for a release file")
+WAIT.add(Prepare)
+WAIT.add(WaitForRelease, upstreams=[Prepare])

@@ -12,13 +12,18 @@ handful of GROUP BY queries, whatever the number of candidates.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from dkist_processing_core.datacenter.clock import as_utc
 from dkist_processing_core.datacenter.operations.tickets import OPEN
 from dkist_processing_core.datacenter.planning.readiness import DEFAULT_BACK_STOP
+from dkist_processing_core.datacenter.planning.recipe_runs import (
+    WAITING_FOR_FRAMES,
+    WAITING_FOR_READINESS_PASS,
+)
 from dkist_processing_core.datacenter.store.models import (
     Dataset,
     DatasetVersion,
@@ -46,7 +51,9 @@ def processing_status(
 
     Each candidate: ``frames_received`` (frame counts, each frame once) and
     ``frames_expected`` (sum of its transfer manifests; None while one is
-    missing), ``ready``, ``ready_at``, ``ready_by_back_stop``, ``status`` (the
+    missing), ``all_frames_arrived`` (every OP has its manifest's frames:
+    the status then says ``all frames arrived, waiting for the readiness pass``
+    until a pass marks it ready, rather than ``waiting for frames``), ``ready``, ``ready_at``, ``ready_by_back_stop``, ``status`` (the
     implicit status), ``runs`` (id, attempt, status, recipe instance, and for a
     reprocessing run ``reprocessing_of_version`` and ``reprocessing_batch``),
     ``open_tickets`` (ids) and ``dataset_versions`` (id, status, lineage).
@@ -85,6 +92,16 @@ def processing_status(
                 func.count(TransferManifest.op_run_id).label("manifests"),
                 func.count().label("ops"),
                 func.max(received.c.last_frame_at).label("last_frame_at"),
+                func.sum(
+                    case(
+                        (
+                            func.coalesce(received.c.frames, 0)
+                            >= TransferManifest.expected_frame_count,
+                            1,
+                        ),
+                        else_=0,
+                    )
+                ).label("complete_ops"),
             )
             .outerjoin(received, received.c.op_run_id == op.op_run_id)
             .outerjoin(TransferManifest, TransferManifest.op_run_id == op.op_run_id)
@@ -176,6 +193,7 @@ def processing_status(
         f = frames.get(c.id)
         last_frame = as_utc(f.last_frame_at) if f and f.last_frame_at else None
         candidate_runs = runs.get(c.id, [])
+        all_arrived = bool(f) and f.manifests == f.ops and int(f.complete_ops or 0) == f.ops
         entry["candidates"].append(
             {
                 "processing_candidate_id": c.id,
@@ -189,7 +207,8 @@ def processing_status(
                 "back_stop_at": _iso(last_frame + back_stop)
                 if last_frame is not None and c.ready_at is None
                 else None,
-                "status": _implicit_status(c.ready_at, candidate_runs),
+                "all_frames_arrived": all_arrived,
+                "status": _implicit_status(c.ready_at, candidate_runs, all_arrived),
                 "runs": candidate_runs,
                 "open_tickets": tickets.get(c.id, []),
                 "dataset_versions": versions.get(c.id, []),
@@ -202,10 +221,10 @@ def _iso(when) -> str | None:
     return when.isoformat() if when is not None else None
 
 
-def _implicit_status(ready_at, runs: list[dict[str, Any]]) -> str:
+def _implicit_status(ready_at, runs: list[dict[str, Any]], all_arrived: bool = False) -> str:
     """As :func:`~.recipe_runs.processing_candidate_status`, from already fetched runs."""
     if ready_at is None:
-        return "waiting for frames"
+        return WAITING_FOR_READINESS_PASS if all_arrived else WAITING_FOR_FRAMES
     if not runs:
         return "ready"
     newest_instance = max(r["recipe_instance_id"] for r in runs)
@@ -261,3 +280,101 @@ def status_rows(data: list[dict[str, Any]]) -> list[tuple[str, ...]]:
                 )
             )
     return rows
+
+
+def run_details(
+    session, recipe_run_id: int, scratch_root: str | Path | None = None
+) -> dict[str, Any]:
+    """Everything an operator needs to read why a run failed, as plain data.
+
+    The run's status, attempt, pool, times and lease; its recorded plan
+    (workflow, version, task order); the whole error and the failed task; its
+    ticket; per task (in the recorded order) status, attempts, duration and
+    error, from the run's report, else from the run journal in its scratch
+    (a run that is still running or was interrupted); and where its files and
+    logs are (the scratch folder, the journal, the run report, ``*.log`` files).
+    """
+    from dkist_processing_core.datacenter.operations.scheduling import scratch_dir_for
+    from dkist_processing_core.datacenter.planning.recipe_runs import get_recipe_run, recorded_plan
+
+    run = get_recipe_run(session, recipe_run_id)
+    spec, task_order = recorded_plan(session, run)
+    ticket = session.scalar(select(Ticket).where(Ticket.recipe_run_id == run.id))
+    scratch = scratch_dir_for(scratch_root, run.id) if scratch_root is not None else None
+    tasks = _task_records(run, task_order, scratch)
+    logs: dict[str, Any] = {}
+    if scratch is not None:
+        logs["scratch"] = str(scratch)
+        if scratch.is_dir():
+            for name, path in (
+                ("journal", scratch / ".run-journal.sqlite"),
+                ("run_report", scratch / "run_report.json"),
+                ("worker_log", scratch / "worker.log"),
+            ):
+                if path.exists():
+                    logs[name] = str(path)
+            logs["log_files"] = sorted(str(p) for p in scratch.rglob("*.log"))
+        else:
+            logs["note"] = "the scratch folder does not exist (wrong --scratch-root?)"
+    return {
+        "recipe_run_id": run.id,
+        "recipe_instance_id": run.recipe_instance_id,
+        "attempt": run.attempt,
+        "status": run.status,
+        "resource_pool": run.resource_pool,
+        "priority_boost": run.priority_boost,
+        "manually_processed": run.manually_processed,
+        "retry_of_recipe_run_id": run.retry_of_recipe_run_id,
+        "created_at": _iso(run.created_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "lease_owner": run.lease_owner,
+        "lease_expires_at": _iso(run.lease_expires_at),
+        "workflow": spec.reference if spec else None,
+        "workflow_name": run.workflow_name or (spec.name if spec else None),
+        "workflow_version": run.workflow_version or (spec.version if spec else None),
+        "task_order": list(task_order) if task_order else None,
+        "configuration": run.configuration,
+        "failed_task": run.failed_task,
+        "error": run.error,
+        "ticket": ticket_details(ticket) if ticket else None,
+        "tasks": tasks,
+        "logs": logs,
+    }
+
+
+def ticket_details(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as plain data, with its whole error."""
+    return {
+        "ticket_id": ticket.id,
+        "recipe_run_id": ticket.recipe_run_id,
+        "kind": ticket.kind,
+        "status": ticket.status,
+        "failed_task": ticket.failed_task,
+        "error": ticket.error,
+        "created_at": _iso(ticket.created_at),
+        "resolution": ticket.resolution,
+        "resolved_by": ticket.resolved_by,
+        "resolved_at": _iso(ticket.resolved_at),
+        "resolution_note": ticket.resolution_note,
+        "follow_up_recipe_run_id": ticket.follow_up_recipe_run_id,
+    }
+
+
+def _task_records(run: RecipeRun, task_order, scratch: Path | None) -> list[dict[str, Any]]:
+    keys = ("name", "status", "attempts", "duration_s", "error", "reason")
+    if run.report and run.report.get("tasks"):
+        return [{k: t.get(k) for k in keys} for t in run.report["tasks"]]
+    if not task_order or scratch is None or not (scratch / ".run-journal.sqlite").exists():
+        return [{"name": n, "status": "pending"} for n in task_order or []]
+    from dkist_processing_core.framework.executors.journal import RunJournal
+
+    journal = RunJournal(scratch)
+    try:
+        return [{k: getattr(r, k) for k in keys} for r in journal.records(list(task_order))]
+    finally:
+        journal.close()
+
+
+def _iso(when) -> str | None:
+    return when.isoformat() if when else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from dkist_processing_core.datacenter.clock import Clock, SystemClock
@@ -60,6 +60,38 @@ class StoreTicketSink:
                     "or manual_by_exception"
                 )
         now = self.clock.now()
+        # A requeued run that fails again reopens its ticket (one ticket per run).
+        existing = dict(
+            session.execute(
+                select(Ticket.recipe_run_id, Ticket.id).where(
+                    Ticket.recipe_run_id.in_([r.recipe_run_id for r in requests])
+                )
+            ).all()
+        )
+        reopened = [r for r in requests if r.recipe_run_id in existing]
+        if reopened:
+            session.execute(
+                update(Ticket),
+                [
+                    {
+                        "id": existing[r.recipe_run_id],
+                        "kind": r.kind,
+                        "status": OPEN,
+                        "error": r.error,
+                        "failed_task": r.failed_task,
+                        "created_at": now,
+                        "resolved_at": None,
+                        "resolution": None,
+                        "resolved_by": None,
+                        "resolution_note": None,
+                        "follow_up_recipe_run_id": None,
+                    }
+                    for r in reopened
+                ],
+            )
+        new = [r for r in requests if r.recipe_run_id not in existing]
+        if not new:
+            return
         session.execute(
             insert(Ticket),
             [
@@ -71,7 +103,7 @@ class StoreTicketSink:
                     "failed_task": r.failed_task,
                     "created_at": now,
                 }
-                for r in requests
+                for r in new
             ],
         )
 

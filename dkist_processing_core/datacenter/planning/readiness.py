@@ -24,6 +24,7 @@ impossible rather than unlikely.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterable
@@ -184,13 +185,33 @@ def record_transfer_manifest(
     record_transfer_manifests(session, {op_run_id: expected_frame_count}, clock=clock)
 
 
+SUMMIT_ROOT_ENV = "DKIST_PROCESSING_SUMMIT_ROOT"
+
+
+def frame_path(path: str | None, summit_root: str | Path | None = None) -> str | None:
+    """A frame's path as stored: absolute, so that a later pass started in any folder finds it.
+
+    A relative path is taken relative to ``summit_root``, else the folder named by
+    ``DKIST_PROCESSING_SUMMIT_ROOT``, else the current folder (at registration).
+    """
+    if not path:
+        return path
+    root = summit_root or os.environ.get(SUMMIT_ROOT_ENV) or os.getcwd()
+    return os.path.normpath(os.path.join(os.path.abspath(root), path))
+
+
 def record_frames(
-    session: Session, arrivals: Iterable[FrameArrival], *, clock: Clock | None = None
+    session: Session,
+    arrivals: Iterable[FrameArrival],
+    *,
+    clock: Clock | None = None,
+    summit_root: str | Path | None = None,
 ) -> int:
     """Count ingested frames, each frame id once; return how many were new.
 
     One multi-row INSERT ... ON CONFLICT DO NOTHING: a frame delivered again
-    (or twice in the same batch) is not counted again.
+    (or twice in the same batch) is not counted again. Paths are stored
+    absolute (:func:`frame_path`; relative ones are relative to ``summit_root``).
     """
     now = (clock or SystemClock()).now()
     rows: dict[str, dict[str, Any]] = {}
@@ -203,7 +224,7 @@ def record_frames(
                 "frame_id": a.frame_id,
                 "op_run_id": a.op_run_id,
                 "frame_kind": a.frame_kind,
-                "path": a.path,
+                "path": frame_path(a.path, summit_root),
                 "received_at": as_utc(a.received_at) if a.received_at else now,
             },
         )

@@ -6,10 +6,17 @@ created; later edits of the defaults never change it. A run has an explicit
 status, changed only along the allowed transitions::
 
     created ──► running ──► succeeded
-       │           └──────► failed
+       │           ├──────► failed   (a task failed, or its lease expired: interrupted)
+       │           └──────► canceled (by an operator; the lease is taken away)
        ├──► failed   (could not start, e.g. a parameter has no valid value)
-       └──► canceled
+       └──► canceled (by an operator)
+    failed  ──► created  (requeued by an operator: the same run, the same plan)
     manual  ──► succeeded (a recorded manual execution) | canceled
+
+A run records its plan when it is created (:func:`record_plans`): the workflow
+specification, the workflow's name and version and its task order. Execution,
+retries and provenance use the recorded plan (:func:`recorded_plan`); changing a
+recipe affects only the runs created afterwards.
 
 A recipe instance's status and a processing candidate's status are implicit:
 derived from their runs (see :func:`recipe_instance_status`,
@@ -42,6 +49,8 @@ from dkist_processing_core.datacenter.store.models import (
     Recipe,
     RecipeInstance,
     RecipeRun,
+    Ticket,
+    WorkflowSpecification,
 )
 
 CREATED = "created"
@@ -50,13 +59,15 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 MANUAL = "manual"
 CANCELED = "canceled"
+WAITING_FOR_FRAMES = "waiting for frames"
+WAITING_FOR_READINESS_PASS = "all frames arrived, waiting for the readiness pass"
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     CREATED: frozenset({RUNNING, FAILED, CANCELED}),
-    RUNNING: frozenset({SUCCEEDED, FAILED}),
+    RUNNING: frozenset({SUCCEEDED, FAILED, CANCELED}),
     MANUAL: frozenset({SUCCEEDED, CANCELED}),
     SUCCEEDED: frozenset(),
-    FAILED: frozenset(),
+    FAILED: frozenset({CREATED}),
     CANCELED: frozenset(),
 }
 
@@ -105,6 +116,11 @@ def transition(
     values: dict[str, Any] = {"status": to_status}
     if to_status == RUNNING:
         values["started_at"] = now
+    else:  # only a running run holds a lease
+        values["lease_owner"] = None
+        values["lease_expires_at"] = None
+    if to_status == CREATED:  # requeued: waits again, as new
+        values.update(started_at=None, finished_at=None, error=None, failed_task=None, report=None)
     if to_status in (SUCCEEDED, FAILED, CANCELED):
         values["finished_at"] = now
     if error is not None:
@@ -181,6 +197,15 @@ def create_recipe_run(
     )
     if configuration is None:
         configuration = deep_merge(recipe.default_configuration, run_configuration)
+    # The plan: a retry repeats the plan of the run it retries; a new run takes the recipe's.
+    retried = session.get(RecipeRun, retry_of_recipe_run_id) if retry_of_recipe_run_id else None
+    if retried is not None and retried.workflow_specification_id is not None:
+        spec_id, task_order = retried.workflow_specification_id, retried.task_order
+    else:
+        spec_id, task_order = recipe.workflow_specification_id, None
+    spec = session.get(WorkflowSpecification, spec_id)
+    if task_order is None:
+        task_order = planned_task_order(spec)
     run = RecipeRun(
         recipe_instance_id=instance.id,
         attempt=attempt,
@@ -191,6 +216,10 @@ def create_recipe_run(
         priority_boost=priority_boost,
         created_at=now,
         retry_of_recipe_run_id=retry_of_recipe_run_id,
+        workflow_specification_id=spec.id,
+        workflow_name=spec.name,
+        workflow_version=spec.version,
+        task_order=task_order,
     )
     freeze_input_dataset(session, instance.input_dataset_id, now)
     session.add(run)
@@ -242,6 +271,9 @@ def create_first_runs(
                 "priority_boost",
                 "created_at",
                 "manually_processed",
+                "workflow_specification_id",
+                "workflow_name",
+                "workflow_version",
             ],
             select(
                 RecipeInstance.id,
@@ -253,10 +285,16 @@ def create_first_runs(
                 literal(0),
                 literal(now, RecipeRun.created_at.type),
                 literal(False),
+                WorkflowSpecification.id,
+                WorkflowSpecification.name,
+                WorkflowSpecification.version,
             )
             .select_from(candidate)
             .join(RecipeInstance, RecipeInstance.automatic_for_candidate_id == candidate.id)
             .join(Recipe, Recipe.id == candidate.recipe_id)
+            .join(
+                WorkflowSpecification, WorkflowSpecification.id == Recipe.workflow_specification_id
+            )
             .where(candidate.readiness_pass_id == readiness_pass_id),
         ),
         execution_options={"preserve_rowcount": True},
@@ -284,6 +322,7 @@ def create_first_runs(
     ]
     if merged:
         session.execute(update(RecipeRun), merged)
+    record_task_orders(session, first_runs.with_only_columns(RecipeRun.id))
     tickets = [
         TicketRequest(recipe_run_id=r.id, kind=MANUAL_BY_DEFINITION)
         for r in session.execute(first_runs.where(RecipeRun.status == MANUAL))
@@ -350,7 +389,9 @@ def recipe_instance_status(session: Session, recipe_instance_id: int) -> str:
 def processing_candidate_status(session: Session, processing_candidate_id: int) -> str:
     """The implicit status of a processing candidate.
 
-    ``waiting for frames`` until ready; then ``ready`` until a recipe instance
+    ``waiting for frames`` until every OP has the frames its transfer manifest
+    announced, then ``all frames arrived, waiting for the readiness pass`` until
+    a readiness pass marks it ready; then ``ready`` until a recipe instance
     exists; then the status of its newest recipe instance (a superseding
     instance from an adjusted plan replaces the old one).
     """
@@ -358,7 +399,11 @@ def processing_candidate_status(session: Session, processing_candidate_id: int) 
     if candidate is None:
         raise RecipeRunError(f"processing candidate {processing_candidate_id} does not exist")
     if candidate.ready_at is None:
-        return "waiting for frames"
+        return (
+            WAITING_FOR_READINESS_PASS
+            if _all_frames_arrived(session, candidate.id)
+            else (WAITING_FOR_FRAMES)
+        )
     newest = session.scalar(
         select(RecipeInstance.id)
         .where(RecipeInstance.processing_candidate_id == candidate.id)
@@ -366,6 +411,34 @@ def processing_candidate_status(session: Session, processing_candidate_id: int) 
         .limit(1)
     )
     return "ready" if newest is None else recipe_instance_status(session, newest)
+
+
+def _all_frames_arrived(session: Session, processing_candidate_id: int) -> bool:
+    """Whether every OP of the candidate has a transfer manifest and at least its frames."""
+    from dkist_processing_core.datacenter.store.models import (
+        FrameCount,
+        ProcessingCandidateOp,
+        TransferManifest,
+    )
+
+    op = ProcessingCandidateOp
+    received = (
+        select(func.count())
+        .select_from(FrameCount)
+        .where(FrameCount.op_run_id == op.op_run_id)
+        .scalar_subquery()
+    )
+    incomplete = session.scalar(
+        select(func.count())
+        .select_from(op)
+        .outerjoin(TransferManifest, TransferManifest.op_run_id == op.op_run_id)
+        .where(op.processing_candidate_id == processing_candidate_id)
+        .where(
+            (TransferManifest.op_run_id.is_(None))
+            | (received < TransferManifest.expected_frame_count)
+        )
+    )
+    return not incomplete
 
 
 def boost_priority(session: Session, recipe_run_id: int, boost: int) -> RecipeRun:
@@ -387,3 +460,118 @@ def list_recipe_runs(
     if limit:
         query = query.limit(limit)
     return list(session.scalars(query))
+
+
+def planned_task_order(spec: WorkflowSpecification) -> list[str] | None:
+    """The task order of a workflow specification's workflow; None if it cannot be resolved now
+    (the run then fails when it starts, naming the workflow)."""
+    from dkist_processing_core.datacenter.planning.recipes import resolve_workflow_specification
+
+    try:
+        return list(resolve_workflow_specification(spec).task_order)
+    except Exception:
+        return None
+
+
+def record_task_orders(session: Session, run_ids) -> None:
+    """Record the task order of the runs ``run_ids`` (ids or a SQL column of ids) that lack one.
+
+    One workflow resolution and one UPDATE per workflow specification involved.
+    """
+    specs = session.scalars(
+        select(WorkflowSpecification).where(
+            WorkflowSpecification.id.in_(
+                select(RecipeRun.workflow_specification_id).where(
+                    RecipeRun.id.in_(run_ids), RecipeRun.task_order.is_(None)
+                )
+            )
+        )
+    ).all()
+    for spec in specs:
+        order = planned_task_order(spec)
+        if order is None:
+            continue
+        session.execute(
+            update(RecipeRun)
+            .where(
+                RecipeRun.id.in_(run_ids),
+                RecipeRun.workflow_specification_id == spec.id,
+                RecipeRun.task_order.is_(None),
+            )
+            .values(task_order=order)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def recorded_plan(session: Session, run: RecipeRun) -> tuple[WorkflowSpecification, list | None]:
+    """The workflow specification and task order ``run`` was planned with.
+
+    A run created before plans were recorded (no specification) falls back to
+    its recipe's specification.
+    """
+    spec_id = run.workflow_specification_id
+    if spec_id is None:
+        instance = session.get(RecipeInstance, run.recipe_instance_id)
+        spec_id = session.get(Recipe, instance.recipe_id).workflow_specification_id
+    return session.get(WorkflowSpecification, spec_id), run.task_order
+
+
+def get_recipe_run(session: Session, recipe_run_id: int) -> RecipeRun:
+    run = session.get(RecipeRun, recipe_run_id)
+    if run is None:
+        raise RecipeRunError(f"recipe run {recipe_run_id} does not exist")
+    return run
+
+
+def cancel_recipe_run(
+    session: Session, recipe_run_id: int, operator: str, reason: str = "", *, clock=None
+) -> RecipeRun:
+    """Cancel a waiting (``created``) or ``running`` run; a running run loses its lease.
+
+    The process executing a canceled run stops it at its next lease renewal
+    (a run in a worker process is terminated; one in the scheduler's own
+    process finishes its current task) and records nothing more.
+    """
+    run = get_recipe_run(session, recipe_run_id)
+    if run.status not in (CREATED, RUNNING, MANUAL):
+        raise RecipeRunError(
+            f"recipe run {recipe_run_id} is {run.status!r}: only a waiting (created), running "
+            "or manual run can be canceled"
+        )
+    note = f"canceled by {operator}" + (f": {reason}" if reason else "")
+    return transition(session, recipe_run_id, CANCELED, clock=clock, error=note)
+
+
+REQUEUE = "requeue"
+
+
+def requeue_recipe_run(
+    session: Session, recipe_run_id: int, operator: str, note: str = "", *, clock=None
+) -> RecipeRun:
+    """Put a failed run back to wait (``created``) with its recorded plan; resolve its ticket.
+
+    Refused when the run's ticket was resolved otherwise (a retry or a manual
+    execution already followed up on it).
+    """
+    run = get_recipe_run(session, recipe_run_id)
+    if run.status != FAILED:
+        raise RecipeRunError(
+            f"recipe run {recipe_run_id} is {run.status!r}: only a failed run can be requeued"
+        )
+    ticket = session.scalar(select(Ticket).where(Ticket.recipe_run_id == recipe_run_id))
+    if ticket is not None and ticket.status != "open" and ticket.resolution != REQUEUE:
+        raise RecipeRunError(
+            f"recipe run {recipe_run_id}: its ticket {ticket.id} was resolved by "
+            f"{ticket.resolution} (follow-up run {ticket.follow_up_recipe_run_id}); "
+            "requeue that run instead"
+        )
+    now = (clock or SystemClock()).now()
+    run = transition(session, recipe_run_id, CREATED, clock=clock)
+    if ticket is not None and ticket.status == "open":
+        ticket.status = "resolved"
+        ticket.resolution = REQUEUE
+        ticket.resolved_by = operator
+        ticket.resolved_at = now
+        ticket.resolution_note = note
+        session.flush()
+    return run

@@ -45,7 +45,6 @@ from dkist_processing_core.datacenter.store.models import (
     Recipe,
     RecipeInstance,
     RecipeRun,
-    WorkflowSpecification,
 )
 from dkist_processing_core.framework import code_versions as library_code_versions
 
@@ -158,7 +157,9 @@ def _run_plan(session: Session, recipe_run_id: int):
         raise VersionError(f"recipe run {recipe_run_id} does not exist")
     instance = session.get(RecipeInstance, run.recipe_instance_id)
     recipe = session.get(Recipe, instance.recipe_id)
-    spec = session.get(WorkflowSpecification, recipe.workflow_specification_id)
+    from dkist_processing_core.datacenter.planning.recipe_runs import recorded_plan
+
+    spec, _ = recorded_plan(session, run)  # the plan the run was created with
     return run, instance, recipe, spec
 
 
@@ -205,7 +206,7 @@ def provenance_document(
         from dkist_processing_core.datacenter.planning.recipes import resolve_workflow_specification
 
         workflow = resolve_workflow_specification(spec)
-        task_order = workflow.task_order
+        task_order = run.task_order or workflow.task_order  # the recorded order first
     except Exception as error:
         task_order = [t["name"] for t in (run.report or {}).get("tasks", [])]
         if not task_order:
@@ -248,13 +249,18 @@ def provenance_document(
 
 
 def get_version(session: Session, version: str) -> DatasetVersion:
-    """A dataset version by its id or an unambiguous prefix of it (at least 4 characters)."""
+    """A dataset version by its id or an unambiguous prefix of it (at least 4 characters).
+
+    The prefix is matched literally: ``_`` and ``%`` are characters, not wildcards.
+    """
     found = session.get(DatasetVersion, version)
     if found is not None:
         return found
     if len(version) >= 4:
         matches = session.scalars(
-            select(DatasetVersion).where(DatasetVersion.version_id.startswith(version)).limit(2)
+            select(DatasetVersion)
+            .where(DatasetVersion.version_id.startswith(version, autoescape=True))
+            .limit(2)
         ).all()
         if len(matches) == 1:
             return matches[0]

@@ -370,7 +370,12 @@ class RecipeRun(Base):
     """One execution (attempt) of a recipe instance, with its configuration as run.
 
     ``configuration`` is the recipe's defaults deep-merged with
-    ``run_configuration`` (run values win), fixed when the run is created.
+    ``run_configuration`` (run values win), fixed when the run is created. The
+    plan is recorded with it: the workflow specification, its name and version
+    and the task order; execution, retries and provenance use these, never the
+    recipe's current workflow. A ``running`` run holds a lease (``lease_owner``,
+    ``lease_expires_at``) that the process executing it renews; a pass that finds
+    it expired fails the run as interrupted.
     """
 
     __tablename__ = "recipe_run"
@@ -397,6 +402,16 @@ class RecipeRun(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     manually_processed: Mapped[bool] = mapped_column(Boolean, default=False)
     retry_of_recipe_run_id: Mapped[int | None] = mapped_column(ForeignKey("recipe_run.id"))
+    # The plan recorded when the run was created: later edits of the recipe never change it.
+    workflow_specification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workflow_specification.id")
+    )
+    workflow_name: Mapped[str | None] = mapped_column(String(128))
+    workflow_version: Mapped[str | None] = mapped_column(String(64))
+    task_order: Mapped[Any | None] = mapped_column(JSON)
+    # The lease of the process executing a running run, renewed while it works.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
 
     recipe_instance: Mapped[RecipeInstance] = relationship()
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from ..atomic import atomic_write
 from ..context import RunContext
-from ..errors import is_expected
+from ..errors import ExpectedError, is_expected
 from ..fingerprint import (
     Fingerprint,
     code_identity,
@@ -122,6 +122,10 @@ class RunReport(BaseModel):
         return "\n".join(lines)
 
 
+class PlanChanged(ExpectedError, RuntimeError):
+    """The workflow's task order differs from the one the run was planned with."""
+
+
 class TaskFailed(RuntimeError):
     """A task of a recipe run failed; the scratch is kept as it was for inspection or retry."""
 
@@ -137,6 +141,12 @@ def load_workflow(spec: RunSpec) -> Workflow:
     """The run's workflow, validated, after checking the run's parameter values against the
     tasks' declarations (every problem named at once, before anything runs)."""
     workflow = resolve_workflow(spec.workflow, spec.workflow_version).validate()
+    if spec.task_order is not None and list(workflow.task_order) != list(spec.task_order):
+        raise PlanChanged(
+            f"recipe run {spec.recipe_run_id}: workflow {workflow.reference} {workflow.version} "
+            f"now has the task order {list(workflow.task_order)}, but the run was planned with "
+            f"{list(spec.task_order)}"
+        )
     problems = workflow.parameter_value_problems({p.name: p.value for p in spec.parameters})
     if problems:
         raise ParameterValueError(
