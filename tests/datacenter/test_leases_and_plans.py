@@ -192,7 +192,7 @@ def test_a_recipe_update_leaves_the_plan_of_an_existing_run_unchanged(store, clo
         assert run.task_order == ["CountInputFrames", "WriteL1Frames"]
         spec = build_run_spec(s, planned, tmp_path / "scratch")
         assert spec.workflow.endswith(":PROCESS") and spec.workflow_version == "1.0"
-        assert spec.provenance["task_order"] == ["CountInputFrames", "WriteL1Frames"]
+        assert spec.task_order == ["CountInputFrames", "WriteL1Frames"]
         # A retry repeats the plan of the run it retries, whatever the recipe says now.
         retry = create_recipe_run(
             s, run.recipe_instance_id, retry_of_recipe_run_id=planned, clock=clock
