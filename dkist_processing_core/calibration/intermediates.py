@@ -49,15 +49,15 @@ def provenance(task: Task, input_frames: Iterable[str | Path] = ()) -> dict[str,
     """The provenance attributes of an intermediate ``task`` writes from ``input_frames``."""
     context = task.context
     values = {}
-    for p in getattr(type(task), "parameters", ()):
+    for name in task.parameters:  # the names the task declares
         try:
-            values[p.name] = task.parameter(p.name)
-        except Exception:
+            values[name] = task.parameter(name)
+        except LookupError:  # a value the run does not give is simply not recorded
             continue
     return {
         "Conventions": CONVENTIONS,
         "task": task.name,
-        "workflow": context.workflow_name,
+        "workflow": context.spec.workflow,
         "workflow_version": context.workflow_version,
         "recipe_run_id": int(task.recipe_run_id),
         "parameter_values": values,

@@ -28,9 +28,12 @@ def _name(text: str, fallback: str) -> str:
     return name or fallback
 
 
-def _world_coordinates(wcs, shape: tuple[int, ...], dims: tuple[str, ...]) -> dict:
-    """Each world axis of ``wcs`` as a coordinate over the array axes it depends on."""
-    import xarray as xr
+def _world_coordinates(wcs, shape: tuple[int, ...], dims: tuple = ()) -> dict:
+    """Each world axis of ``wcs`` as ``name -> (array axes, values, attrs)``.
+
+    A world axis is computed only over the array axes it depends on (the WCS's axis
+    correlation matrix), so a real-size dataset costs a few small grids, not one per pixel.
+    """
     from astropy.coordinates import StokesCoord
     from astropy.time import Time
 
@@ -47,7 +50,6 @@ def _world_coordinates(wcs, shape: tuple[int, ...], dims: tuple[str, ...]) -> di
         for a, g in zip(array_axes, grids, strict=True):
             pixel[n - 1 - a] = g
         kind = types[w]
-        axis_dims = tuple(dims[a] for a in array_axes)
         attrs = {"physical_type": kind}
         if kind == "time":
             objects = wcs.pixel_to_world(*pixel)
@@ -69,18 +71,32 @@ def _world_coordinates(wcs, shape: tuple[int, ...], dims: tuple[str, ...]) -> di
             elif kind == "em.wl":
                 name = "wavelength"
             attrs["units"] = units[w]
-        if name in dims and axis_dims != (name,):
-            name = f"{name}_world"
-        coords[name] = xr.Variable(axis_dims, values, attrs)
+        coords[name] = (tuple(array_axes), values, attrs)
     return coords
+
+
+def _dimension_names(pixel_names: list[str], coords: dict, n: int) -> tuple[str, ...]:
+    """Array dimension names: a world axis's name where it alone follows that array axis
+    (``stokes``, ``wavelength``: then ``.sel(stokes="V")`` works), the pixel axis name otherwise.
+    """
+    dims = [_name(pixel_names[n - 1 - a], f"axis_{a}") for a in range(n)]
+    for name, (axes, _, _) in coords.items():
+        if len(axes) != 1:
+            continue
+        (axis,) = axes
+        alone = sum(axis in other for other, _, _ in coords.values()) == 1
+        if alone and name not in dims:
+            dims[axis] = name
+    return tuple(dims)
 
 
 def l1_dataset(asdf_path: str | Path):
     """The L1 dataset of a dataset ASDF as a lazily loaded, dask-backed ``xarray.Dataset``.
 
-    ``data`` has the array dimensions of ``dkist.load_dataset(asdf_path)`` (named after its
-    pixel axes, e.g. ``stokes, scan_number, raster_position, wavelength, slit_position``) and
-    the same dask array; each world coordinate spans the dimensions it depends on.
+    ``data`` has the array axes of ``dkist.load_dataset(asdf_path)`` and the same dask array.
+    An axis that one world coordinate alone follows is named after it (``stokes``,
+    ``wavelength``), the others after the dataset's pixel axes (e.g. ``spatial_along_slit``);
+    each world coordinate spans the dimensions it depends on.
     """
     import dkist
     import xarray as xr
@@ -89,8 +105,14 @@ def l1_dataset(asdf_path: str | Path):
     shape = tuple(loaded.data.shape)
     n = len(shape)
     pixel_names = list(getattr(loaded.wcs, "pixel_axis_names", None) or [""] * n)
-    dims = tuple(_name(pixel_names[n - 1 - a], f"axis_{a}") for a in range(n))
-    coords = _world_coordinates(loaded.wcs, shape, dims)
+    world = _world_coordinates(loaded.wcs, shape, dims=())
+    dims = _dimension_names(pixel_names, world, n)
+    coords = {}
+    for name, (axes, values, attrs) in world.items():
+        axis_dims = tuple(dims[a] for a in axes)
+        if name in dims and axis_dims != (name,):
+            name = f"{name}_world"
+        coords[name] = xr.Variable(axis_dims, values, attrs)
     unit = "" if loaded.unit is None else str(loaded.unit)
     inventory = loaded.meta.get("inventory", {}) or {}
     attrs = {
