@@ -72,7 +72,7 @@ def test_a_failed_write_leaves_no_file(tmp_path):
 
 
 def test_mismatched_dimensions_are_named(tmp_path):
-    with pytest.raises(LabelledFileError, match="'b'.*dimension 'x' has length 3"):
+    with pytest.raises(LabelledFileError, match=r"'b'.*dimension 'x' has length 3"):
         write_labelled(
             tmp_path / "bad.h5",
             {"a": Variable(("x",), [1.0, 2.0]), "b": Variable(("x",), [1.0, 2.0, 3.0])},
