@@ -26,6 +26,7 @@ from astropy.io import fits
 from dkist_processing_visp import DEFAULT_PARAMETER_VALUES
 
 from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.calibration.products import read_array_product
 from dkist_processing_core.framework import LocalExecutor, Scratch
 from dkist_processing_core.simulate import simulate_visp
 from dkist_processing_core.simulate.oracle import expected_stokes
@@ -62,8 +63,7 @@ def main() -> None:
     with Scratch(spec.scratch_dir) as scratch:
 
         def product(*query: str) -> np.ndarray:
-            path = scratch.find_one(t.INTERMEDIATE, *query)
-            return scratch.read_fits(path)[0].astype(np.float64)
+            return read_array_product(scratch, *query).astype(np.float64)
 
         for exposure in truth.dark_exposure_times_ms:
             dark = product(t.task(t.DARK), t.exposure_time(exposure))

@@ -1,9 +1,10 @@
 """Reading and writing calibration products in a run's scratch, shared by the tasks.
 
-Intermediate products (darks, gains, shifts, demodulation matrices) are written
-as uncompressed float32 FITS or ``.npy`` with tags that say what they are; the
-functions here find them again with errors that say what is missing and why it
-is needed.
+Plain image intermediates (darks, gains) are written as uncompressed float32 FITS;
+those with more structure (spectral shifts, demodulation matrices) as labelled
+NetCDF4-conventions HDF5 (:mod:`.intermediates`); both carry tags that say what
+they are. The functions here find them again with errors that say what is missing
+and why it is needed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..framework import Scratch
 from ..framework.errors import ExpectedError
 from . import tags as t
 from .input.frames import InputFrameError, read_raw_frame
+from .intermediates import is_labelled, read_primary
 
 
 class MissingCalibrationError(LookupError, ExpectedError):
@@ -60,8 +62,15 @@ def array_product_path(scratch: Scratch, *query: str, needed_by: str = "") -> Pa
 
 
 def read_array_product(scratch: Scratch, *query: str, needed_by: str = "") -> np.ndarray:
-    data, _ = scratch.read_fits(array_product_path(scratch, *query, needed_by=needed_by))
-    return data
+    """The array of the one calibration product tagged ``query`` (FITS image or labelled HDF5)."""
+    return read_product_array(array_product_path(scratch, *query, needed_by=needed_by))
+
+
+def read_product_array(path: Path | str) -> np.ndarray:
+    """The array of a calibration product file: a FITS image, or a labelled file's primary array."""
+    if is_labelled(path):
+        return read_primary(path)
+    return Scratch.read_fits(path)[0]
 
 
 def dark_path_for(scratch: Scratch, exposure_time_ms: float, needed_by: str) -> Path:

@@ -7,7 +7,7 @@ import numpy as np
 from ...framework import Parameter, Task
 from .. import tags as t
 from ..gain.task import lamp_corrected_solar_image
-from ..products import write_array_product
+from ..intermediates import spectral_shift_variables, write_intermediate
 from .algorithm import measure_spectral_shifts
 
 
@@ -35,7 +35,9 @@ class GeometricCalibration(Task):
 
     Outputs
     -------
-    The spectral shift per slit row (pixels), tagged ``INTERMEDIATE``, ``TASK_GEOMETRIC``.
+    The spectral shift per slit row, ``spectral_shift (slit_row)`` in pixels, as labelled HDF5
+    (NetCDF4 conventions, ``xarray.open_dataset(path, engine="h5netcdf")``), tagged
+    ``INTERMEDIATE``, ``TASK_GEOMETRIC``.
 
     Parameters
     ----------
@@ -74,7 +76,14 @@ class GeometricCalibration(Task):
         shifts = measure_spectral_shifts(
             corrected, max_shift=float(self.parameter("geometric_max_shift_px"))
         )
-        write_array_product(
-            self.scratch, shifts, [t.INTERMEDIATE, t.task(t.GEOMETRIC)], "spectral_shifts"
+        variables, coords = spectral_shift_variables(shifts)
+        write_intermediate(
+            self,
+            [t.INTERMEDIATE, t.task(t.GEOMETRIC)],
+            "spectral_shifts",
+            variables,
+            coords,
+            primary="spectral_shift",
+            input_frames=self.scratch.find(t.INPUT, t.task(t.SOLAR_GAIN)),
         )
         self.logger.info("spectral shifts from %.3f to %.3f px", np.min(shifts), np.max(shifts))

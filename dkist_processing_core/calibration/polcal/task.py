@@ -8,12 +8,12 @@ import numpy as np
 from ...framework import Parameter, Task
 from .. import tags as t
 from ..input.frames import read_raw_frame
+from ..intermediates import demodulation_variables, write_intermediate
 from ..products import (
     dark_for,
     frame_shape,
     read_array_product,
     single_exposure_time,
-    write_array_product,
 )
 from ..science.algorithm import dark_gain_correct, reciprocal_gain
 from .algorithm import accumulate_polcal, fit_polcal
@@ -124,8 +124,11 @@ class PolarimetricCalibration(Task):
 
     Outputs
     -------
-    The per-bin demodulation matrices ``(n_bins_y, n_bins_x, 4, n_mod)``, tagged
-    ``INTERMEDIATE``, ``TASK_DEMODULATION``; the fitted unit parameters and the
+    The per-bin demodulation matrices ``demodulation (bin_y, bin_x, stokes,
+    modulator_state)`` with the modulation matrices, their uncertainties, each bin's residual
+    RMS and efficiencies and the unit parameters, as labelled HDF5 (NetCDF4 conventions,
+    ``xarray.open_dataset(path, engine="h5netcdf")``), tagged ``INTERMEDIATE``,
+    ``TASK_DEMODULATION``; the fitted unit parameters and the
     telescope parameters used (JSON, ``INTERMEDIATE``, ``TASK_POLCAL``), which the
     science calibration and the L1 provenance use; the fit diagnostics (JSON,
     ``QUALITY``, ``TASK_POLCAL``) for the quality report.
@@ -268,8 +271,17 @@ class PolarimetricCalibration(Task):
         bins = tuple(int(b) for b in self.parameter("polcal_spatial_bins"))
         data = accumulate_polcal(frames(), len(states), n_mod, bins)
         fit = fit_polcal(data, states, mirrors, nominal, fitted)
-        query = [t.INTERMEDIATE, t.task(t.DEMODULATION)]
-        write_array_product(self.scratch, fit.demodulation, query, "demodulation")
+        variables, coords = demodulation_variables(fit, shape)
+        write_intermediate(
+            self,
+            [t.INTERMEDIATE, t.task(t.DEMODULATION)],
+            "demodulation",
+            variables,
+            coords,
+            primary="demodulation",
+            input_frames=self.scratch.find(t.INPUT, t.task(t.POLCAL)),
+            attrs={"telescope_mirrors": mirrors.as_dict(), "nominal": nominal},
+        )
         diagnostics = fit.summary()
         used = {
             "calibration_unit": diagnostics["parameters"],

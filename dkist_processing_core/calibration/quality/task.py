@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...framework import Task
 from .. import tags as t
+from ..intermediates import quality_variables, write_intermediate
 from .metrics import compute_quality_metrics
 from .report import report_metrics, write_quality_data, write_quality_report
 
@@ -54,7 +55,9 @@ class AssembleQualityReport(Task):
     -------
     The quality data (JSON, tagged ``OUTPUT``, ``QUALITY``, ``QUALITY_DATA``), the report
     metrics in ``dkist-quality``'s format (JSON, ``QUALITY_REPORT_DATA``) and the PDF
-    quality report (``QUALITY_REPORT``); each calibration diagnostic (e.g. the polarimetric
+    quality report (``QUALITY_REPORT``); the time series (r0, light level, noise per frame;
+    polarimetric noise and sensitivity per measurement) as labelled HDF5 for xarray
+    (``QUALITY_TIMESERIES``, ``xarray.open_dataset(path, engine="h5netcdf")``); each calibration diagnostic (e.g. the polarimetric
     fit) as ``<dataset>_<name>.json``, tagged ``OUTPUT``, ``QUALITY``, ``DIAGNOSTIC`` and
     the task kind that made it.
 
@@ -81,6 +84,7 @@ class AssembleQualityReport(Task):
         (t.OUTPUT, t.QUALITY, t.QUALITY_DATA),
         (t.OUTPUT, t.QUALITY, t.QUALITY_REPORT_DATA),
         (t.OUTPUT, t.QUALITY, t.QUALITY_REPORT),
+        (t.OUTPUT, t.QUALITY, t.QUALITY_TIMESERIES),
     )
     libraries = ("dkist-quality",)
 
@@ -103,6 +107,17 @@ class AssembleQualityReport(Task):
                 f"{metrics.dataset_id}_{name}",
             )
             self.logger.info("quality: included %s as %s", path.name, copy.name)
+        variables, coords = quality_variables(metrics)
+        write_intermediate(
+            self,
+            [t.OUTPUT, t.QUALITY, t.QUALITY_TIMESERIES],
+            f"{metrics.dataset_id}_quality_timeseries",
+            variables,
+            coords,
+            primary="noise",
+            input_frames=frames,
+            attrs={"dataset_id": metrics.dataset_id, "instrument": metrics.instrument},
+        )
         pdf = write_quality_report(
             metrics, folder / f"{metrics.dataset_id}_quality_report.pdf", report=report
         )

@@ -101,6 +101,28 @@ class RunReport(BaseModel):
         """The tasks that ran in this invocation, each with why it ran."""
         return {t.name: t.reason or "" for t in self.tasks if not t.resumed and t.attempts}
 
+    def path(self, *tags: str) -> Path:
+        """The one file of the run's scratch carrying every one of ``tags``."""
+        if not self.scratch_dir:
+            raise ValueError(
+                f"the report of recipe run {self.recipe_run_id} names no scratch_dir "
+                "(written by an older executor): open Scratch(<scratch folder>) instead"
+            )
+        with Scratch(self.scratch_dir) as scratch:
+            return scratch.find_one(*tags)
+
+    def xarray(self, *tags: str):
+        """The one file carrying ``tags`` as an ``xarray.Dataset`` with named dimensions.
+
+        Labelled HDF5 intermediates (demodulation matrices, spectral shifts, quality time
+        series) open with their dimensions, coordinates and units; a FITS image as
+        ``data (y, x)``; the dataset ASDF as the lazily loaded, dask-backed L1 dataset with
+        world coordinates (:mod:`dkist_processing_core.calibration.xarray_views`).
+        """
+        from ..netcdf import open_as_xarray
+
+        return open_as_xarray(self.path(*tags))
+
     def summary(self) -> str:
         """One line per task: reused, or ran (how long, and why)."""
         lines = [

@@ -21,6 +21,7 @@ from dkist_processing_core.calibration.outputs import (
     read_dataset_inventory,
 )
 from dkist_processing_core.calibration.polcal.algorithm import demodulation_per_pixel
+from dkist_processing_core.calibration.products import read_array_product
 from dkist_processing_core.framework import LocalExecutor, RunProvenance, Scratch
 from dkist_processing_core.framework.links import workflow_doc_url, workflow_source_url
 from dkist_processing_core.simulate import simulate_visp
@@ -62,7 +63,7 @@ def run(tmp_path_factory):
 
 
 def product(scratch: Scratch, *query: str) -> np.ndarray:
-    return scratch.read_fits(scratch.find_one(t.INTERMEDIATE, *query))[0].astype(np.float64)
+    return read_array_product(scratch, *query).astype(np.float64)
 
 
 def l1_cube(scratch: Scratch, n_steps: int) -> np.ndarray:
