@@ -64,7 +64,8 @@ def test_notebook_path_recovers_the_truth(tmp_path):
 def test_operator_path_runs_a_candidate_to_level1_frames_through_the_cli(tmp_path):
     out = run_example("operator_path.py", tmp_path)
     assert (tmp_path / "datacenter.sqlite").is_file()  # the embedded store in --workdir
-    assert "280 new frames counted (0 already known)" in out
+    frames = int(number(r"(\d+) new frames counted \(0 already known\)", out))
+    assert frames > 100  # every frame of the simulated observation, counted once
     assert "1 candidates ready (0 by the back stop), 1 recipe runs created" in out
     # The first attempt fails on the frame moved aside and opens a ticket naming the file.
     first = out[out.index("$ dkist-processing runs schedule") : out.index("# (frame ")]
@@ -74,7 +75,9 @@ def test_operator_path_runs_a_candidate_to_level1_frames_through_the_cli(tmp_pat
     # The retry succeeds; the status view and the ticket list say so.
     after = out[out.index("# (frame ") :]
     assert re.search(r"│ 2 +│ succeeded ", after)
-    assert re.search(r"pid_3_visp .* 280/280 .* yes .* succeeded .* 1:failed 2:succeeded", after)
+    assert re.search(
+        rf"pid_3_visp .* {frames}/{frames} .* yes .* succeeded .* 1:failed 2:succeeded", after
+    )
     assert re.search(r"│ 1 +│ 1 +│ manual_by_exception +│ resolved .* retry .* ops-on-duty", after)
     # The periodic pass published the retry's output as an available dataset version.
     datasets = out[out.index("$ dkist-processing datasets list") :]
