@@ -15,15 +15,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0006"
 down_revision: str | None = "0003"
 branch_labels = None
 depends_on = None
 
-NEW_KINDS = (
-    "kind IN ('manual_by_definition', 'manual_by_exception', 'publication', 'notification')"
-)
+NEW_KINDS = "kind IN ('manual_by_definition', 'manual_by_exception', 'publication', 'notification')"
 OLD_KINDS = "kind IN ('manual_by_definition', 'manual_by_exception')"
 
 
@@ -50,9 +47,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("recipe_run_id", name=op.f("pk_recipe_run_publication")),
     )
     with op.batch_alter_table("recipe_run_publication") as batch:
-        batch.create_index(
-            batch.f("ix_recipe_run_publication_status"), ["status"], unique=False
-        )
+        batch.create_index(batch.f("ix_recipe_run_publication_status"), ["status"], unique=False)
     op.create_table(
         "outbox_message",
         sa.Column("key", sa.String(length=256), nullable=False),
