@@ -19,6 +19,8 @@ from . import (
     datasets,
     db,
     demo,
+    outbox,
+    publish,
     readiness,
     recipes,
     reprocess,
@@ -96,6 +98,7 @@ DATACENTER_GROUPS = {
     "tickets": tickets.app,
     "datasets": datasets.app,
     "reprocess": reprocess.app,
+    "outbox": outbox.app,
 }
 
 
@@ -107,6 +110,7 @@ def register_datacenter(target: typer.Typer) -> None:
         target.add_typer(group, name=name)
     target.command("status", cls=Command)(status.status)
     target.command("cron", cls=Command)(cron.cron)
+    target.command("publish", cls=Command)(publish.publish)
 
 
 app.command("demo")(demo.demo)

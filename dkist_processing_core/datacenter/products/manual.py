@@ -24,6 +24,7 @@ product kind is there. Publication then ingests exactly these files
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -103,10 +104,8 @@ def gather(files: Iterable[str]) -> ManualOutputs:
                     found = scratch.find(*p.tags)
                     if len(found) == 1:
                         out.products.setdefault(p.kind, found[0])
-            try:
+            with contextlib.suppress(OSError, ValueError):  # no report: the workflow's versions
                 out.code_versions = read_run_report(path).code_versions or None
-            except (OSError, ValueError):
-                pass
         elif path.is_file() and path.suffix.lower() in (".fits", ".fts", ".fit"):
             out.frames.append(path)
         elif sep:
