@@ -67,6 +67,21 @@ class ManualOutputs:
     frames: list[Path] = field(default_factory=list)
     products: dict[str, Path | None] = field(default_factory=dict)
     code_versions: dict[str, str] | None = None
+    #: Runs whose exported plan may have made these frames (RRUNID): the run it retries.
+    made_by_run_ids: tuple[int, ...] = ()
+
+
+def _plan_run_ids(session: Session, recipe_run_id: int) -> tuple[int, ...]:
+    """The run and the runs it retries: a plan exported from any of them is this run's plan."""
+    ids, run = [], session.get(RecipeRun, recipe_run_id)
+    while run is not None and run.id not in ids:
+        ids.append(run.id)
+        run = (
+            session.get(RecipeRun, run.retry_of_recipe_run_id)
+            if run.retry_of_recipe_run_id
+            else None
+        )
+    return tuple(ids)
 
 
 def run_dataset_id(session: Session, recipe_run_id: int) -> str:
@@ -144,6 +159,7 @@ def validate_manual_files(
         )
     verify_frames(out.frames)  # CHECKSUM/DATASUM: raises naming every damaged file
     dataset_id = run_dataset_id(session, recipe_run_id)
+    run_ids = _plan_run_ids(session, recipe_run_id)
     problems = []
     for path in out.frames:
         try:
@@ -156,6 +172,11 @@ def validate_manual_files(
         if header.get("DSETID") != dataset_id:
             problems.append(
                 f"{path}: DSETID is {header.get('DSETID')!r}; this run's dataset is {dataset_id!r}"
+            )
+        if str(header.get("RRUNID")) not in map(str, run_ids):
+            problems.append(
+                f"{path}: RRUNID is {header.get('RRUNID')!r}; expected the plan of run(s) "
+                f"{', '.join(map(str, run_ids))}"
             )
         if header.get("MANPROCD") is not True:
             problems.append(
@@ -176,7 +197,9 @@ def manual_outputs(session: Session, recipe_run_id: int) -> ManualOutputs | None
     ).first()
     if execution is None or not execution.files:
         return None
-    return gather(execution.files)
+    outputs = gather(execution.files)
+    outputs.made_by_run_ids = _plan_run_ids(session, recipe_run_id)[1:]
+    return outputs
 
 
 def export_plan(

@@ -161,6 +161,7 @@ def publish_recipe_run(
             frames=[f.model_dump(mode="json") for f in result.frame_inventory],
             objects=[o.model_dump(mode="json") for o in result.object_inventory],
             provenance=provenance,
+            also_recipe_run_ids=manual.made_by_run_ids if manual is not None else (),
         )
     key = None
     if outbox is not None and proposal is not None and proposal.principal_investigator_email:
