@@ -305,16 +305,16 @@ def test_candidates_add_stores_the_pi_email(store, clock, database_url, tmp_path
         assert s.get(Proposal, "pid_2").principal_investigator_email == ("two@example.org")
 
 
-def _queue(store, n: int, recipe_run_id=None) -> list[str]:
+def _queue(store, n: int, recipe_run_id=None, dataset_id="DS") -> list[str]:
     outbox = store_outbox(store)
     keys = []
     for i in range(n):
         key, added = outbox.queue_version_available(
             pi_email=PI_EMAIL,
-            dataset_id="DS",
+            dataset_id=dataset_id,
             version=f"v{i}",
             proposal_id="pid_1_1",
-            where=f"/archive/DS/v{i}",
+            where=f"/archive/{dataset_id}/v{i}",
             recipe_run_id=recipe_run_id,
         )
         assert added
@@ -345,7 +345,7 @@ def test_concurrent_senders_send_each_message_once(store, smtp):
     assert len(set(ids)) == len(keys)
     assert {m.status for m in messages(store)} == {"sent"}
     # A claimed message is not claimable by a second sender.
-    (late,) = _queue(store, 7)[-1:]
+    (late,) = _queue(store, 1, dataset_id="LATE")
     first, second = StoreOutbox(store), StoreOutbox(store)
     now = 4e9
     assert first.claim(late, now) and not second.claim(late, now)

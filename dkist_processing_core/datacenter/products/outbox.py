@@ -97,8 +97,10 @@ class StoreOutbox:
         with self.store.session() as session:
             dialect = session.bind.dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            statement = insert(OutboxRow).values(**values).on_conflict_do_nothing()
-            return session.execute(statement).rowcount == 1
+            statement = (
+                insert(OutboxRow).values(**values).on_conflict_do_nothing().returning(OutboxRow.key)
+            )
+            return session.execute(statement).scalar() is not None
 
     def _stale(self, now: float) -> datetime:
         return _when(now) - timedelta(seconds=self.stale_claim_s)
