@@ -498,3 +498,18 @@ def test_a_manual_execution_cannot_resolve_a_publication_ticket(store, clock, tm
         assert s.get(Ticket, failed.ticket_id).status == "open"
     assert run_id == failed.recipe_run_id
     assert store_outbox_module.list_messages  # the outbox module is the CLI's library
+
+
+def test_publish_command_names_what_cannot_be_published(store, clock, database_url, tmp_path):
+    common = ["--database-url", database_url, "--workdir", str(tmp_path)]
+    unknown = cli("publish", "999", *common, check=False)
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("error:") and "recipe run 999 does not exist" in unknown.stderr
+    set_up_recipe_only = cli(
+        "tickets", "plan", "42", "--out", str(tmp_path / "p"), *common, check=False
+    )
+    assert (
+        set_up_recipe_only.returncode == 1
+        and "ticket 42 does not exist" in set_up_recipe_only.stderr
+    )
+    assert "nothing to publish" in cli("publish", *common).stdout
