@@ -19,6 +19,8 @@ from . import (
     datasets,
     db,
     demo,
+    outbox,
+    publish,
     readiness,
     recipes,
     reprocess,
@@ -97,6 +99,7 @@ DATACENTER_GROUPS = {
     "tickets": tickets.app,
     "datasets": datasets.app,
     "reprocess": reprocess.app,
+    "outbox": outbox.app,
 }
 
 
@@ -108,6 +111,7 @@ def register_datacenter(target: typer.Typer) -> None:
         target.add_typer(group, name=name)
     target.command("status", cls=Command)(status.status)
     target.command("cron", cls=Command)(cron.cron)
+    target.command("publish", cls=Command)(publish.publish)
 
 
 app.command("demo")(demo.demo)

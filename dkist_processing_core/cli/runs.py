@@ -134,19 +134,39 @@ def boost(
 def schedule(
     scratch_root: Path = typer.Option(..., help="Scratch directories go here."),
     until_idle: bool = typer.Option(False, help="Repeat until nothing fits."),
+    smtp: str = typer.Option(None, help="SMTP server host:port for the PI notices."),
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
-    """Start the highest-priority runs that fit the free slots and record the outcomes."""
+    """Start the highest-priority runs that fit the free slots, record the outcomes, and
+    publish each run that succeeded (packages in WORKDIR/archive)."""
     from ..datacenter.operations.scheduling import Scheduler
 
-    scheduler = Scheduler(store(database_url, workdir), scratch_root)
+    db = store(database_url, workdir)
+    scheduler = Scheduler(db, scratch_root)
     outcomes = scheduler.run_until_idle() if until_idle else scheduler.run_once()
     table(
         "outcomes",
         OUTCOME_COLUMNS,
         [(o.recipe_run_id, o.status, o.failed_task, o.ticket_id) for o in outcomes],
     )
+    # Publication is a step of every succeeded run (a failure is a publication ticket).
+    from ..datacenter.operations.periodic import outbox_for, work_folder
+    from ..datacenter.products.publication import publish_pending
+
+    published = publish_pending(
+        db,
+        scratch_root=scratch_root,
+        archive_root=work_folder(workdir) / "archive",
+        outbox=outbox_for(db, smtp),
+        recipe_run_ids=[o.recipe_run_id for o in outcomes if o.status == "succeeded"],
+    )
+    if published:
+        table(
+            "publication",
+            ["run", "publication", "version", "ticket", "error"],
+            [(o.recipe_run_id, o.status, o.version, o.ticket_id, o.error) for o in published],
+        )
 
 
 @app.command("show")

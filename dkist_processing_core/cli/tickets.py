@@ -66,15 +66,59 @@ def retry(
     ticket_id: int,
     operator: str = typer.Option(...),
     note: str = "",
+    smtp: str = typer.Option(None, help="SMTP server host:port for the PI notice."),
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
-    """Resolve by a simple retry."""
-    from ..datacenter.operations import resolutions
+    """Resolve by a simple retry (a publication ticket: publish again; a notification: resend)."""
+    from ..datacenter.operations import resolutions, tickets
 
     with store(database_url, workdir).session() as s:
+        kind = tickets.get_ticket(s, ticket_id).kind
         run = resolutions.resolve_by_retry(s, ticket_id, operator, note)
-        console.print(f"ticket {ticket_id} resolved: retry is recipe run {run.id}")
+        run_id = run.id
+    if kind == tickets.PUBLICATION:
+        console.print(f"ticket {ticket_id} resolved: publishing recipe run {run_id} again")
+        _publish_now(run_id, smtp, database_url, workdir)
+    elif kind == tickets.NOTIFICATION:
+        console.print(f"ticket {ticket_id} resolved: the notice of recipe run {run_id} is queued")
+        _send_now(smtp, database_url, workdir)
+    else:
+        console.print(f"ticket {ticket_id} resolved: retry is recipe run {run_id}")
+
+
+class PublishFailed(RuntimeError):
+    """Publishing a run again failed (a new publication ticket holds the error)."""
+
+
+def _send_now(smtp: str | None, database_url, workdir: Path) -> None:
+    from ..datacenter.operations.periodic import outbox_for, smtp_server
+
+    if smtp_server(smtp) is not None:
+        outbox_for(store(database_url, workdir), smtp).send_pending()
+
+
+def _publish_now(recipe_run_id: int, smtp: str | None, database_url, workdir: Path) -> None:
+    """Publish a run whose publication is pending (and send what waits); say what came of it."""
+    from ..datacenter.operations.periodic import outbox_for, work_folder
+    from ..datacenter.products.publication import publish_pending
+
+    folder = work_folder(workdir)
+    db = store(database_url, folder)
+    outbox = outbox_for(db, smtp)
+    for o in publish_pending(
+        db,
+        scratch_root=folder / "scratch",
+        archive_root=folder / "archive",
+        outbox=outbox,
+        recipe_run_ids=[recipe_run_id],
+    ):
+        if o.status == "failed":
+            raise PublishFailed(
+                f"recipe run {recipe_run_id}: publication failed again: {o.error} "
+                f"(ticket {o.ticket_id})"
+            )
+        console.print(f"recipe run {recipe_run_id}: {o.status} as version {o.version}")
 
 
 @app.command("adjust")
@@ -111,18 +155,54 @@ def manual(
     operator: str = typer.Option(...),
     actions: str = typer.Option(...),
     reason: str = typer.Option(...),
-    file: list[str] = typer.Option([], "--file"),
+    file: list[str] = typer.Option(
+        [],
+        "--file",
+        help="The hand-made run's scratch folder, an L1 frame (FITS) or KIND=PATH of a product.",
+    ),
+    smtp: str = typer.Option(None, help="SMTP server host:port for the PI notice."),
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
-    """Resolve by a manual execution; who, what, why and which files are recorded."""
+    """Resolve by a manual execution; who, what, why and which files are recorded.
+
+    The files are validated (SPEC-0214, checksums, DSETID, MANPROCD) and then
+    published: a version, a package and the PI's notice, like any other run.
+    """
     from ..datacenter.operations import resolutions
 
     with store(database_url, workdir).session() as s:
         done = resolutions.resolve_by_manual_execution(
             s, ticket_id, operator, actions, reason, file
         )
-        console.print(f"ticket {ticket_id} resolved by manual execution {done.id}")
+        done_id, run_id = done.id, done.recipe_run_id
+    console.print(f"ticket {ticket_id} resolved by manual execution {done_id}")
+    if file:
+        _publish_now(run_id, smtp, database_url, workdir)
+
+
+@app.command("plan")
+def plan(
+    ticket_id: int,
+    out: Path = typer.Option(..., "--out", help="Folder for the plan's JSON files."),
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Export the plan of a ticket's run for manual processing.
+
+    Writes run_spec.json (its scratch in OUT/scratch, MANPROCD set), input_dataset.json and
+    parameter_values.json. Process it, e.g. with 'dkist-processing run OUT/run_spec.json',
+    then resolve with 'tickets manual --file OUT/scratch'.
+    """
+    from ..datacenter.operations import tickets
+    from ..datacenter.operations.periodic import work_folder
+    from ..datacenter.products.manual import export_plan
+
+    with store(database_url, workdir, read_only=True).session() as s:
+        run_id = tickets.get_ticket(s, ticket_id).recipe_run_id
+        written = export_plan(s, run_id, out, work_folder(workdir) / "scratch")
+    for path in written:
+        console.print(f"wrote {path}")
 
 
 @app.command("show")

@@ -16,6 +16,7 @@ from dkist_processing_core.datacenter.planning.recipe_runs import (
     processing_candidate_status,
     transition,
 )
+from dkist_processing_core.datacenter.products.manual import ManualFilesError
 from dkist_processing_core.datacenter.store.models import (
     InputDataset,
     InputDatasetFrame,
@@ -121,8 +122,9 @@ def test_resolution_by_adjusted_plan(store, clock, tmp_path):
 
 def test_resolution_by_manual_execution_records_influence(store, clock, tmp_path):
     cid, _run_id, ticket = _failed_run_with_ticket(store, clock, tmp_path)
-    with store.session() as s:
-        execution = resolutions.resolve_by_manual_execution(
+    # Named files are validated before anything is recorded: these do not exist.
+    with store.session() as s, pytest.raises(ManualFilesError) as refused:
+        resolutions.resolve_by_manual_execution(
             s,
             ticket.id,
             "Dr. Hand",
@@ -131,13 +133,22 @@ def test_resolution_by_manual_execution_records_influence(store, clock, tmp_path
             ["/l1/obs_1/a.fits", "/l1/obs_1/b.fits"],
             clock=clock,
         )
+    assert "/l1/obs_1/a.fits" in str(refused.value) and "/l1/obs_1/b.fits" in str(refused.value)
+    with store.session() as s:
+        assert s.scalars(select(ManualExecution)).all() == []
+        execution = resolutions.resolve_by_manual_execution(
+            s,
+            ticket.id,
+            "Dr. Hand",
+            "ran Finish in a notebook with a patched reader",
+            "the reader chokes on frame 2",
+            [],
+            clock=clock,
+        )
         run = s.get(RecipeRun, execution.recipe_run_id)
         assert run.status == "succeeded" and run.manually_processed and run.attempt == 2
         stored = s.scalars(select(ManualExecution)).one()
-        assert (stored.operator, stored.files) == (
-            "Dr. Hand",
-            ["/l1/obs_1/a.fits", "/l1/obs_1/b.fits"],
-        )
+        assert (stored.operator, stored.files) == ("Dr. Hand", [])
         assert s.get(type(ticket), ticket.id).resolution == "manual_execution"
         assert processing_candidate_status(s, cid) == "succeeded"
         with pytest.raises(tickets.TicketError, match="already resolved"):

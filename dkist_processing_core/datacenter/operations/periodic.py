@@ -7,8 +7,13 @@ with the import paths ``dkist_processing_core.datacenter.operations.periodic:rea
 and ``...:start_ready_runs``). Where files go comes from a work folder: the
 argument, else the environment variable ``DKIST_PROCESSING_WORKDIR``, else
 ``./dkist-work``; PI mail goes to the SMTP server ``DKIST_PROCESSING_SMTP``
-(``host:port``) when set, and stays queued in the outbox (sent by a later pass)
-when not.
+(``host:port``) when set, and stays queued in the store's outbox (sent by a later
+pass with a server, see ``dkist-processing outbox``) when not.
+
+Publication is a step of every succeeded run: after running what is ready,
+:func:`start_ready_runs` publishes *every* succeeded run whose publication is
+pending (:func:`~dkist_processing_core.datacenter.products.publication.publish_pending`),
+whichever path succeeded it (this pass, ``runs schedule``, a manual resolution...).
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from typing import Any
 
 from dkist_processing_core.datacenter.operations.scheduling import Scheduler
 from dkist_processing_core.datacenter.planning.readiness import run_readiness_pass
-from dkist_processing_core.datacenter.products.catalog.notify import Outbox, SQLiteOutboxStore
-from dkist_processing_core.datacenter.products.publish import publish_recipe_run
-from dkist_processing_core.datacenter.store import open_store
+from dkist_processing_core.datacenter.products.catalog.notify import Outbox
+from dkist_processing_core.datacenter.products.outbox import store_outbox
+from dkist_processing_core.datacenter.products.publication import publish_pending
+from dkist_processing_core.datacenter.store import Store, open_store
 
 WORKDIR_ENV = "DKIST_PROCESSING_WORKDIR"
 SMTP_ENV = "DKIST_PROCESSING_SMTP"
@@ -52,12 +58,37 @@ def smtp_server(smtp: str | None = None) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def outbox_for(workdir: Path, smtp: str | None = None) -> Outbox | None:
-    server = smtp_server(smtp)
-    if server is None:
-        return None
-    host, port = server
-    return Outbox(SQLiteOutboxStore(workdir / "outbox"), smtp_host=host, smtp_port=port)
+def outbox_for(store: Store, smtp: str | None = None) -> Outbox:
+    """The store's outbox; it sends through ``smtp`` (or ``DKIST_PROCESSING_SMTP``) when set."""
+    return store_outbox(store, smtp_server(smtp))
+
+
+def publish_pending_runs(
+    *,
+    database_url: str | None = None,
+    workdir: str | Path | None = None,
+    smtp: str | None = None,
+    store: Store | None = None,
+) -> list[dict[str, Any]]:
+    """Publish every succeeded run whose publication is pending; what each came to."""
+    folder = work_folder(workdir)
+    store = store or open_store(database_url, folder)
+    outcomes = publish_pending(
+        store,
+        scratch_root=folder / "scratch",
+        archive_root=folder / "archive",
+        outbox=outbox_for(store, smtp),
+    )
+    return [
+        {
+            "recipe_run_id": o.recipe_run_id,
+            "publication": o.status,
+            "version": o.version,
+            "error": o.error,
+            "ticket_id": o.ticket_id,
+        }
+        for o in outcomes
+    ]
 
 
 def readiness_pass(*, database_url: str | None = None, workdir: str | Path | None = None) -> dict:
@@ -78,26 +109,18 @@ def start_ready_runs(
     smtp: str | None = None,
     until_idle: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run the waiting recipe runs that fit the pools' free slots, and publish each success."""
+    """Run the waiting recipe runs that fit the pools' free slots, then publish every
+    succeeded run whose publication is pending (these and any earlier ones).
+
+    A publication failure shows as ``failed_task`` ``publish`` with its ticket.
+    """
     folder = work_folder(workdir)
     store = open_store(database_url, folder)
-    outbox = outbox_for(folder, smtp)
-
-    def publish(recipe_run_id: int) -> None:
-        publish_recipe_run(
-            store,
-            recipe_run_id,
-            scratch_root=folder / "scratch",
-            archive_root=folder / "archive",
-            outbox=outbox,
-        )
-
-    scheduler = Scheduler(store, folder / "scratch", after_success=publish)
+    smtp_server(smtp)  # a bad setting fails before anything runs
+    scheduler = Scheduler(store, folder / "scratch")
     outcomes = scheduler.run_until_idle() if until_idle else scheduler.run_once()
-    if outbox is not None:
-        outbox.send_pending()  # notices whose earlier sends failed
-    return [
-        {
+    rows = {
+        o.recipe_run_id: {
             "recipe_run_id": o.recipe_run_id,
             "status": o.status,
             "failed_task": o.failed_task,
@@ -105,7 +128,22 @@ def start_ready_runs(
             "ticket_id": o.ticket_id,
         }
         for o in outcomes
-    ]
+    }
+    for p in publish_pending_runs(store=store, workdir=folder, smtp=smtp):
+        row = rows.setdefault(
+            p["recipe_run_id"],
+            {
+                "recipe_run_id": p["recipe_run_id"],
+                "status": "succeeded",
+                "failed_task": None,
+                "error": None,
+                "ticket_id": None,
+            },
+        )
+        row["publication"], row["version"] = p["publication"], p["version"]
+        if p["publication"] == "failed":
+            row.update(failed_task="publish", error=p["error"], ticket_id=p["ticket_id"])
+    return list(rows.values())
 
 
 def periodic_pass(

@@ -6,7 +6,14 @@
   instance that supersedes the old one (the link is kept), and a new run.
 - Manual execution: a person did the work by hand; who, what, why and which
   files are recorded for provenance and the run is marked succeeded,
-  manually processed.
+  manually processed. The files are validated first
+  (:func:`~dkist_processing_core.datacenter.products.manual.validate_manual_files`);
+  the run's publication then ingests them like any other run's outputs.
+
+A ``publication`` ticket (a succeeded run whose publication failed) is resolved by
+a retry that makes the publication pending again: the caller (``tickets retry``)
+publishes it at once, and any later pass would. A ``notification`` ticket (the mail
+server refused the PI's notice) is resolved by a retry that queues the notice again.
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dkist_processing_core.datacenter.clock import Clock, SystemClock
 from dkist_processing_core.datacenter.operations.tickets import (
     MANUAL_BY_DEFINITION,
+    NOTIFICATION,
     OPEN,
+    PUBLICATION,
     RESOLVED,
     TicketError,
     get_ticket,
@@ -37,8 +47,10 @@ from dkist_processing_core.datacenter.planning.recipe_runs import (
 )
 from dkist_processing_core.datacenter.store.models import (
     ManualExecution,
+    OutboxMessage,
     RecipeInstance,
     RecipeRun,
+    RecipeRunPublication,
     Ticket,
 )
 
@@ -61,7 +73,20 @@ def _close(
     ticket.follow_up_recipe_run_id = follow_up
 
 
+def _refuse_manual_of_publication(ticket: Ticket) -> None:
+    if ticket.kind in (PUBLICATION, NOTIFICATION):
+        raise TicketError(
+            f"ticket {ticket.id}: a {ticket.kind} ticket is resolved by a retry "
+            "('dkist-processing tickets retry'), not by a manual execution"
+        )
+
+
 def _refuse_automation_of_manual_recipe(ticket: Ticket) -> None:
+    if ticket.kind in (PUBLICATION, NOTIFICATION):
+        raise TicketError(
+            f"ticket {ticket.id}: a {ticket.kind} ticket is resolved by a retry "
+            "(publish again / send again), not by a new plan or by hand"
+        )
     if ticket.kind == MANUAL_BY_DEFINITION:
         raise TicketError(
             f"ticket {ticket.id}: the recipe is manual by definition; resolve it by a manual "
@@ -72,9 +97,16 @@ def _refuse_automation_of_manual_recipe(ticket: Ticket) -> None:
 def resolve_by_retry(
     session: Session, ticket_id: int, operator: str, note: str = "", *, clock: Clock | None = None
 ) -> RecipeRun:
-    """Run the same plan again: a new attempt with the failed run's configuration as run."""
+    """Run the same plan again: a new attempt with the failed run's configuration as run.
+
+    For a ``publication`` ticket: make the run's publication pending again and return the
+    (succeeded) run; the caller publishes it (``tickets retry`` does at once). For a
+    ``notification`` ticket: queue the refused notice again and return the run.
+    """
     clock = clock or SystemClock()
     ticket = _open_ticket(session, ticket_id)
+    if ticket.kind in (PUBLICATION, NOTIFICATION):
+        return _retry_after_success(session, ticket, operator, note, clock)
     _refuse_automation_of_manual_recipe(ticket)
     failed = session.get(RecipeRun, ticket.recipe_run_id)
     if failed.status != FAILED:
@@ -92,6 +124,30 @@ def resolve_by_retry(
     _close(ticket, "retry", operator, note, retry.id, clock)
     session.flush()
     return retry
+
+
+def _retry_after_success(
+    session: Session, ticket: Ticket, operator: str, note: str, clock: Clock
+) -> RecipeRun:
+    run = session.get(RecipeRun, ticket.recipe_run_id)
+    if ticket.kind == PUBLICATION:
+        publication = session.get(RecipeRunPublication, run.id, populate_existing=True)
+        if publication is not None and publication.status != "published":
+            publication.status = "pending"
+            publication.updated_at = clock.now()
+        resolution = "publish_again"
+    else:
+        for message in session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.recipe_run_id == run.id,
+                OutboxMessage.status.in_(("refused", "abandoned")),
+            )
+        ):
+            message.status, message.next_attempt_at = "queued", clock.now()
+        resolution = "send_again"
+    _close(ticket, resolution, operator, note, run.id, clock)
+    session.flush()
+    return run
 
 
 def resolve_by_adjusted_plan(
@@ -173,7 +229,15 @@ def resolve_by_manual_execution(
 
     For a manual-by-definition ticket the waiting ``manual`` run itself is
     completed; for a failed run a new attempt records the manual processing.
+    The files (the hand-made run's scratch folder, FITS frames, ``KIND=PATH``
+    products) are validated first; invalid files raise
+    :class:`~dkist_processing_core.datacenter.products.manual.ManualFilesError`
+    naming each, and nothing is recorded. The run's publication is then pending:
+    it ingests these files (the caller or the next pass publishes it).
     """
+    from dkist_processing_core.datacenter.products.manual import validate_manual_files
+
+    files = list(files)
     clock = clock or SystemClock()
     if not operator or not actions or not reason:
         raise TicketError(
@@ -181,7 +245,10 @@ def resolve_by_manual_execution(
             "and why (reason)"
         )
     ticket = _open_ticket(session, ticket_id)
+    _refuse_manual_of_publication(ticket)
     run = session.get(RecipeRun, ticket.recipe_run_id)
+    if files:
+        validate_manual_files(session, run.id, files)
     if run.status != MANUAL:
         run = create_recipe_run(
             session,

@@ -20,6 +20,11 @@ from dkist_processing_core.datacenter.store.models import Ticket
 
 MANUAL_BY_DEFINITION = "manual_by_definition"
 MANUAL_BY_EXCEPTION = "manual_by_exception"
+#: A succeeded run whose publication failed; resolved by publishing again.
+PUBLICATION = "publication"
+#: A PI notice the mail server refused for good; resolved by retrying or abandoning it.
+NOTIFICATION = "notification"
+TICKET_KINDS = (MANUAL_BY_DEFINITION, MANUAL_BY_EXCEPTION, PUBLICATION, NOTIFICATION)
 OPEN = "open"
 RESOLVED = "resolved"
 
@@ -54,10 +59,9 @@ class StoreTicketSink:
         if not requests:
             return
         for request in requests:
-            if request.kind not in (MANUAL_BY_DEFINITION, MANUAL_BY_EXCEPTION):
+            if request.kind not in TICKET_KINDS:
                 raise TicketError(
-                    f"ticket kind {request.kind!r}: expected manual_by_definition "
-                    "or manual_by_exception"
+                    f"ticket kind {request.kind!r}: expected one of {', '.join(TICKET_KINDS)}"
                 )
         now = self.clock.now()
         # A requeued run that fails again reopens its ticket (one ticket per run).
@@ -123,5 +127,18 @@ def get_ticket(session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-def ticket_for_run(session: Session, recipe_run_id: int) -> Ticket | None:
-    return session.scalar(select(Ticket).where(Ticket.recipe_run_id == recipe_run_id))
+def ticket_for_run(session: Session, recipe_run_id: int, kind: str | None = None) -> Ticket | None:
+    """The run's newest ticket (of ``kind`` if given)."""
+    query = select(Ticket).where(Ticket.recipe_run_id == recipe_run_id)
+    if kind is not None:
+        query = query.where(Ticket.kind == kind)
+    return session.scalars(query.order_by(Ticket.id.desc())).first()
+
+
+def open_ticket_for_run(session: Session, recipe_run_id: int, kind: str) -> Ticket | None:
+    """The run's open ticket of ``kind``, if any."""
+    return session.scalars(
+        select(Ticket).where(
+            Ticket.recipe_run_id == recipe_run_id, Ticket.kind == kind, Ticket.status == OPEN
+        )
+    ).first()

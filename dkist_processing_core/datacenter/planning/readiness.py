@@ -132,8 +132,11 @@ def register_processing_candidate(
             priority=proposal_priority or 0,
         )
         session.add(proposal)
-    elif proposal_priority is not None:
-        proposal.priority = proposal_priority
+    else:
+        if proposal_priority is not None:
+            proposal.priority = proposal_priority
+        if principal_investigator_email is not None:  # a corrected or first-given address
+            proposal.principal_investigator_email = principal_investigator_email
     candidate = ProcessingCandidate(
         observe_op_run_id=observe_op_run_id,
         proposal_id=proposal_id,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dkist_processing_core.calibration.outputs import (
     DATASET_PRODUCTS,
@@ -42,6 +43,8 @@ from dkist_processing_core.datacenter.store.models import (
     RecipeRun,
 )
 from dkist_processing_core.framework import RunReport, Scratch, read_run_report
+
+__all__ = ["PublishError", "Published", "publish_recipe_run"]
 
 
 class PublishError(RuntimeError):
@@ -89,11 +92,17 @@ def publish_recipe_run(
     scratch_root: Path | str,
     archive_root: Path | str,
     outbox: Outbox | None = None,
+    scratch_dir: Path | str | None = None,
+    **package_options: Any,
 ) -> Published:
     """Catalog a succeeded run's L1 dataset as a new (or the existing) version.
 
     Idempotent: publishing the same run again finds the same version and the same
-    package, registers nothing twice and queues no second message.
+    package, registers nothing twice and queues no second message. A run processed by
+    hand (a manual execution naming its files) publishes those files
+    (:mod:`.manual`). ``package_options`` (``staging_dir``, ``dir_mode``,
+    ``file_mode``) go to the package builder. Most callers want
+    :func:`.publication.publish_run`, which records the publication step of the run.
     """
     with store.session() as session:
         run = session.get(RecipeRun, recipe_run_id)
@@ -106,10 +115,19 @@ def publish_recipe_run(
         instance = session.get(RecipeInstance, run.recipe_instance_id)
         candidate = session.get(ProcessingCandidate, instance.processing_candidate_id)
         proposal = session.get(Proposal, candidate.proposal_id)
-    scratch_dir = scratch_dir_for(scratch_root, recipe_run_id)
-    with Scratch(scratch_dir) as scratch:
-        frames = scratch.find(*L1_FRAMES)
-        products = _products(scratch)
+    from dkist_processing_core.datacenter.products.manual import manual_outputs
+
+    with store.session() as session:
+        manual = manual_outputs(session, recipe_run_id)
+    if manual is not None:
+        scratch_dir = manual.where
+        frames, products, code_versions = manual.frames, manual.products, manual.code_versions
+    else:
+        scratch_dir = Path(scratch_dir or scratch_dir_for(scratch_root, recipe_run_id))
+        with Scratch(scratch_dir) as scratch:
+            frames = scratch.find(*L1_FRAMES)
+            products = _products(scratch)
+        code_versions = None
     if not frames:
         raise PublishError(f"recipe run {recipe_run_id} has no L1 frames in {scratch_dir}")
     missing = missing_products(products)
@@ -119,9 +137,10 @@ def publish_recipe_run(
             f"{scratch_dir}: " + "; ".join(missing) + ". Its workflow must make them (one file "
             "each); the data center makes no product."
         )
-    report = _run_report(recipe_run_id, scratch_dir)
+    if manual is None:
+        code_versions = _run_report(recipe_run_id, scratch_dir).code_versions
     with store.session() as session:
-        provenance = provenance_document(session, recipe_run_id, code_versions=report.code_versions)
+        provenance = provenance_document(session, recipe_run_id, code_versions=code_versions)
     version = version_id(provenance)
     # The dataset id (DSETID) the workflow's dataset inventory record names.
     dataset_id = read_dataset_inventory(products["dataset_inventory"]).dataset_id
@@ -133,6 +152,7 @@ def publish_recipe_run(
         version=version,
         provenance=provenance,
         parameter_values=provenance["parameter_values"],
+        **package_options,
     )
     with store.session() as session:
         registered = register_dataset_version(
@@ -145,6 +165,7 @@ def publish_recipe_run(
             frames=[f.model_dump(mode="json") for f in result.frame_inventory],
             objects=[o.model_dump(mode="json") for o in result.object_inventory],
             provenance=provenance,
+            also_recipe_run_ids=manual.made_by_run_ids if manual is not None else (),
         )
     key = None
     if outbox is not None and proposal is not None and proposal.principal_investigator_email:
@@ -155,6 +176,7 @@ def publish_recipe_run(
             proposal_id=proposal.id,
             where=str(result.package_path),
             summary=f"{result.dataset_inventory.frame_count} Level 1 frames.",
+            recipe_run_id=recipe_run_id,
         )
         outbox.send_pending()
     return Published(

@@ -428,11 +428,16 @@ class Ticket(Base):
 
     __tablename__ = "ticket"
     __table_args__ = (
-        CheckConstraint("kind IN ('manual_by_definition', 'manual_by_exception')", name="kind"),
+        CheckConstraint(
+            "kind IN ('manual_by_definition', 'manual_by_exception', 'publication', "
+            "'notification')",
+            name="kind",
+        ),
         CheckConstraint("status IN ('open', 'resolved')", name="status"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    recipe_run_id: Mapped[int] = mapped_column(ForeignKey("recipe_run.id"), unique=True)
+    # A run may have a processing ticket and later a publication or notification ticket.
+    recipe_run_id: Mapped[int] = mapped_column(ForeignKey("recipe_run.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), index=True)
     error: Mapped[str | None] = mapped_column(Text)
@@ -459,6 +464,67 @@ class ManualExecution(Base):
     reason: Mapped[str] = mapped_column(Text)
     files: Mapped[Any] = mapped_column(JSON)
     performed_at: Mapped[datetime]
+
+
+# --- publication and the PI's outbox -----------------------------------------------------------
+
+#: A succeeded run's publication: pending (to do), publishing (claimed by a publisher),
+#: published (its dataset version is registered and announced) or failed (a ticket is open).
+PUBLICATION_STATUSES = ("pending", "publishing", "published", "failed")
+
+
+class RecipeRunPublication(Base):
+    """The publication step of a succeeded recipe run (one row per run, made when it succeeds).
+
+    A succeeded run without a row is pending too (runs that succeeded before this table).
+    ``attempts`` counts publication attempts; each attempt stages its package in
+    ``<archive>/.staging/<run>-<attempt>``, which the next attempt removes first.
+    """
+
+    __tablename__ = "recipe_run_publication"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'publishing', 'published', 'failed')", name="status"
+        ),
+    )
+    recipe_run_id: Mapped[int] = mapped_column(ForeignKey("recipe_run.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    scratch_dir: Mapped[str | None] = mapped_column(Text)
+    version_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+
+
+#: An outbox message: queued (to send when due), sending (claimed by one sender), sent,
+#: refused (the server refused it for good, 5xx; a ticket is open) or abandoned (by an operator).
+OUTBOX_STATUSES = ("queued", "sending", "sent", "refused", "abandoned")
+
+
+class OutboxMessage(Base):
+    """A notice to a PI, kept until the mail server accepted it (the store-backed outbox)."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'sending', 'sent', 'refused', 'abandoned')", name="status"
+        ),
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+    )
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(256))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    recipe_run_id: Mapped[int | None] = mapped_column(ForeignKey("recipe_run.id"), index=True)
 
 
 # --- datasets and their versions ---------------------------------------------------------------

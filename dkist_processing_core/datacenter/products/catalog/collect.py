@@ -148,6 +148,7 @@ def collect_dataset(
     provenance: Mapping[str, Any],
     parameter_values: Sequence[Mapping[str, Any]] = (),
     documentation_links: Mapping[str, str] | None = None,
+    **package_options: Any,
 ) -> CollectResult:
     """Package the frames (a folder or a list of paths) and products into ``root``.
 
@@ -155,7 +156,9 @@ def collect_dataset(
     to the file the workflow made. ``version`` is the dataset version derived from
     ``provenance`` by the data center
     (:func:`dkist_processing_core.datacenter.products.versions.version_id`); the
-    package of an existing version is returned as it is. See the module docstring.
+    package of an existing version is returned as it is. ``package_options``
+    (``staging_dir``, ``dir_mode``, ``file_mode``) go to :func:`.package.build_package`.
+    See the module docstring.
     """
     missing = missing_products(products)
     if missing:
@@ -188,6 +191,7 @@ def collect_dataset(
             parameter_values=[dict(p) for p in parameter_values],
             documentation_links=links,
             provenance=dict(provenance),
+            **package_options,
         )
     except PackageExistsError:
         # Another collection of the same provenance finished first: same version, same content.

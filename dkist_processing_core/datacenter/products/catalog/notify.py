@@ -12,9 +12,15 @@ sent again. The ``Message-ID`` is derived from the idempotency key, so even in
 the one window we cannot close (the process dies between the server's
 acceptance and recording it) a repeat is recognisable as the same message.
 
+Sending *claims* each message first (:meth:`OutboxStore.claim`, a compare-and-set
+on its status), so two senders working at once never both send it. A permanent
+refusal (a 5xx reply) is not retried: the message becomes ``refused`` and the
+outbox's ``on_refused`` callback is told (the data center opens a ticket). Without
+an SMTP server (``smtp_host=None``) the outbox only queues.
+
 Storage is a small interface (:class:`OutboxStore`); :class:`SQLiteOutboxStore`
-keeps the outbox in a SQLite file in a given folder. The data center can put the
-same interface over its own store.
+keeps the outbox in a SQLite file in a given folder; the data center keeps it in its
+metadata store (:class:`dkist_processing_core.datacenter.products.outbox.StoreOutbox`).
 """
 
 from __future__ import annotations
@@ -22,13 +28,21 @@ from __future__ import annotations
 import smtplib
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Outbox", "OutboxMessage", "OutboxStore", "SQLiteOutboxStore", "SendReport"]
+__all__ = [
+    "Outbox",
+    "OutboxMessage",
+    "OutboxStore",
+    "SQLiteOutboxStore",
+    "SendReport",
+    "permanent_refusal",
+]
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,7 @@ class OutboxMessage:
     recipient: str
     subject: str
     body: str
-    status: str  # "pending" | "sent"
+    status: str  # "pending" (SQLite) / "queued" (store) | "sending" | "sent" | "refused" | ...
     attempts: int
     next_attempt_at: float
     last_error: str | None
@@ -47,8 +61,14 @@ class OutboxMessage:
 class OutboxStore(Protocol):
     """Where the outbox keeps its messages."""
 
-    def add(self, key: str, recipient: str, subject: str, body: str, now: float) -> bool:
+    def add(self, key: str, recipient: str, subject: str, body: str, now: float, **about) -> bool:
         """Add a pending message; False if the key exists already (nothing changes)."""
+
+    def claim(self, key: str, now: float) -> bool:
+        """Take a due message for sending; False if another sender has it (or it is not due)."""
+
+    def mark_refused(self, key: str, error: str, now: float) -> None:
+        """The server refused the message for good: never retried automatically."""
 
     def due(self, now: float) -> list[OutboxMessage]:
         """Pending messages whose next attempt is due, oldest first."""
@@ -87,7 +107,7 @@ class SQLiteOutboxStore:
         "key, recipient, subject, body, status, attempts, next_attempt_at, last_error, sent_at"
     )
 
-    def add(self, key, recipient, subject, body, now) -> bool:
+    def add(self, key, recipient, subject, body, now, **about) -> bool:
         with closing(self._connect()) as db, db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO outbox (key, recipient, subject, body, next_attempt_at, created_at)"
@@ -105,20 +125,37 @@ class SQLiteOutboxStore:
             ).fetchall()
         return [OutboxMessage(*r) for r in rows]
 
+    def claim(self, key, now) -> bool:
+        with closing(self._connect()) as db, db:
+            cursor = db.execute(
+                "UPDATE outbox SET status = 'sending' WHERE key = ? AND status = 'pending'"
+                " AND next_attempt_at <= ?",
+                (key, now),
+            )
+            return cursor.rowcount == 1
+
     def mark_sent(self, key, now) -> None:
         with closing(self._connect()) as db, db:
             db.execute(
                 "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
-                " last_error = NULL WHERE key = ? AND status = 'pending'",
+                " last_error = NULL WHERE key = ? AND status IN ('pending', 'sending')",
                 (now, key),
             )
 
     def mark_failed(self, key, error, next_attempt_at) -> None:
         with closing(self._connect()) as db, db:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
-                " WHERE key = ? AND status = 'pending'",
+                "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?,"
+                " next_attempt_at = ? WHERE key = ? AND status IN ('pending', 'sending')",
                 (error, next_attempt_at, key),
+            )
+
+    def mark_refused(self, key, error, now) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute(
+                "UPDATE outbox SET status = 'refused', attempts = attempts + 1, last_error = ?"
+                " WHERE key = ? AND status IN ('pending', 'sending')",
+                (error, key),
             )
 
     def get(self, key) -> OutboxMessage | None:
@@ -138,6 +175,20 @@ class SQLiteOutboxStore:
 class SendReport:
     sent: list[str]
     failed: dict[str, str]
+    refused: dict[str, str] = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        if self.refused is None:
+            object.__setattr__(self, "refused", {})
+
+
+def permanent_refusal(error: Exception) -> bool:
+    """True for an SMTP reply that says "never" (5xx), not "later" (4xx, no connection)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    code = getattr(error, "smtp_code", None)
+    return isinstance(code, int) and 500 <= code < 600
 
 
 class Outbox:
@@ -147,17 +198,19 @@ class Outbox:
         self,
         store: OutboxStore,
         *,
-        smtp_host: str,
-        smtp_port: int,
+        smtp_host: str | None = None,
+        smtp_port: int = 25,
         sender: str = "DKIST Data Center <noreply@dkist.example>",
         timeout_s: float = 10.0,
         retry_base_s: float = 60.0,
         retry_max_s: float = 6 * 3600.0,
+        on_refused: Callable[[OutboxMessage, str], None] | None = None,
     ):
         self.store = store
         self.smtp_host, self.smtp_port = smtp_host, smtp_port
         self.sender, self.timeout_s = sender, timeout_s
         self.retry_base_s, self.retry_max_s = retry_base_s, retry_max_s
+        self.on_refused = on_refused
 
     @staticmethod
     def version_key(dataset_id: str, version: str) -> str:
@@ -173,6 +226,7 @@ class Outbox:
         where: str,
         summary: str = "",
         now: float | None = None,
+        recipe_run_id: int | None = None,
     ) -> tuple[str, bool]:
         """Queue the notice for one dataset version; returns (key, newly queued)."""
         if "@" not in pi_email:
@@ -190,7 +244,10 @@ class Outbox:
             "the browse movie, the parameter values used and a SHA256SUMS manifest.\n\n"
             "DKIST Data Center\n"
         )
-        added = self.store.add(key, pi_email, subject, body, time.time() if now is None else now)
+        about = {} if recipe_run_id is None else {"recipe_run_id": recipe_run_id}
+        added = self.store.add(
+            key, pi_email, subject, body, time.time() if now is None else now, **about
+        )
         return key, added
 
     def _message(self, m: OutboxMessage) -> EmailMessage:
@@ -205,19 +262,33 @@ class Outbox:
         return msg
 
     def send_pending(self, *, now: float | None = None) -> SendReport:
-        """Send every due message once; failures are rescheduled (see module docstring)."""
+        """Send every due message once; failures are rescheduled (see module docstring).
+
+        Each message is claimed before it is sent; one another sender claimed is skipped.
+        Without an SMTP server nothing is sent (the messages wait, queued).
+        """
         now = time.time() if now is None else now
-        sent, failed = [], {}
+        sent, failed, refused = [], {}, {}
+        if self.smtp_host is None:
+            return SendReport(sent=sent, failed=failed, refused=refused)
         for m in self.store.due(now):
+            if not self.store.claim(m.key, now):
+                continue  # another sender has it
             try:
                 with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout_s) as smtp:
                     smtp.send_message(self._message(m))
             except (OSError, smtplib.SMTPException) as e:
-                delay = min(self.retry_max_s, self.retry_base_s * 2**m.attempts)
                 error = f"{type(e).__name__}: {e}"
+                if permanent_refusal(e):
+                    self.store.mark_refused(m.key, error, now)
+                    refused[m.key] = error
+                    if self.on_refused is not None:
+                        self.on_refused(m, error)
+                    continue
+                delay = min(self.retry_max_s, self.retry_base_s * 2**m.attempts)
                 self.store.mark_failed(m.key, error, now + delay)
                 failed[m.key] = error
                 continue
             self.store.mark_sent(m.key, now)
             sent.append(m.key)
-        return SendReport(sent=sent, failed=failed)
+        return SendReport(sent=sent, failed=failed, refused=refused)

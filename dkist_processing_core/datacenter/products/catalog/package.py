@@ -15,10 +15,14 @@ Layout (one folder per dataset version; older versions stay beside it)::
         SHA256SUMS                     every file incl. manifest.json, in the
                                        format of ``sha256sum -c``
 
-The package is assembled in a hidden staging folder beside its final place and
-renamed into place in one step, so a reader sees either no package or a whole
+The package is assembled in a hidden staging folder (beside its final place, or
+the ``staging_dir`` the caller names: the data center uses
+``<archive>/.staging/<run>-<attempt>``, removed first if an earlier attempt left it)
+and renamed into place in one step, so a reader sees either no package or a whole
 one; an existing version's package is never overwritten
-(:class:`PackageExistsError`). Every product is copied in as the workflow made
+(:class:`PackageExistsError`). Packages are readable by everyone (folders
+``dir_mode`` 0755, files ``file_mode`` 0644 by default), so a distribution service
+running as another user can serve them. Every product is copied in as the workflow made
 it: the package makes none. The dataset ASDF refers to its frames by file name,
 so beside them in the package it reaches them there.
 
@@ -55,6 +59,9 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 CHECKSUMS = "SHA256SUMS"
+#: Default permissions of a package: readable (and its folders enterable) by everyone.
+DIR_MODE = 0o755
+FILE_MODE = 0o644
 
 
 class PackageExistsError(FileExistsError):
@@ -121,6 +128,9 @@ def build_package(
     parameter_values: Sequence[Mapping[str, Any]] = (),
     documentation_links: Mapping[str, str] = {},
     provenance: Mapping[str, Any] | None = None,
+    staging_dir: str | Path | None = None,
+    dir_mode: int = DIR_MODE,
+    file_mode: int = FILE_MODE,
 ) -> DistributionPackage:
     """Assemble the package of one dataset version under ``root`` (see module docstring).
 
@@ -133,8 +143,18 @@ def build_package(
         raise PackageExistsError(
             f"{final}: dataset {dataset_id} version {version} is already packaged"
         )
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".staging", dir=final.parent))
+    Path(root).mkdir(parents=True, exist_ok=True)
+    if not final.parent.exists():
+        final.parent.mkdir(exist_ok=True)
+        os.chmod(final.parent, dir_mode)  # the dataset's folder, whatever the umask
+    if staging_dir is None:
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".staging", dir=final.parent))
+    else:
+        staging = Path(staging_dir)
+        if staging.exists():  # an interrupted earlier attempt
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+    os.chmod(staging, dir_mode)
     try:
         kinds: dict[str, str] = {}
         for src in map(Path, frame_paths):
@@ -162,6 +182,7 @@ def build_package(
             # Frames and copied products: flush them to disk before the rename.
             with open(path, "rb+") as f:
                 os.fsync(f.fileno())
+            os.chmod(path, file_mode)
             files.append(
                 PackageFile(
                     path=name,
@@ -180,6 +201,8 @@ def build_package(
         lines.append(f"{sha256_file(staging / MANIFEST)}  {MANIFEST}\n")
         with atomic_write(staging / CHECKSUMS) as f:
             f.write("".join(lines).encode())
+        os.chmod(staging / MANIFEST, file_mode)
+        os.chmod(staging / CHECKSUMS, file_mode)
         _fsync_dir(staging)
         try:
             os.rename(staging, final)  # fails if another writer got there first
