@@ -67,7 +67,7 @@ class FrameError(RuntimeError):
     """A frame (an item of :func:`map_frames`) failed; the message names it and the error.
 
     ``expected`` is true when the frame's own error was an expected failure (bad
-    input, see :mod:`.errors`), so that the task's failure is reported as one.
+    input, see :mod:`~dkist_processing_core.framework.errors`), so that the task's failure is reported as one.
     """
 
     def __init__(self, item: Any, error: str, task_name: str = "", *, expected: bool = False):

@@ -27,8 +27,8 @@ class WriteL1Frames(Task):
             target = self.scratch.path_for(source.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             with fits.open(source) as hdul:
-                hdul[1].header["DSETID"] = given["dataset_id"]
-                hdul[1].header["MANPROCD"] = bool(given.get("manually_processed", False))
+                hdul[1].header["DSETID"] = given.dataset_id
+                hdul[1].header["MANPROCD"] = given.manual_processing
                 hdul[1].header["RRUNID"] = self.context.recipe_run_id
                 hdul[1].header["WKFLNAME"] = self.context.workflow_name
                 hdul[1].header["WKFLVERS"] = self.context.workflow_version

@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -84,12 +85,19 @@ def set_up(store, clock, l1_folder, *, fail=False, observe_op="obs_1") -> int:
             configuration = {"l1_folder": str(l1_folder)}
             if fail:
                 configuration["fail_in"] = "WriteL1Frames"
+            # The product tasks declare the browse movie's size: the recipe gives its value.
+            recipes.create_parameter(s, "testinst", "browse_movie_max_size", "int", clock=clock)
+            recipes.add_parameter_value(
+                s, "testinst", "browse_movie_max_size", 2048, datetime(2000, 1, 1, tzinfo=UTC),
+                clock=clock,
+            )  # fmt: skip
             recipes.create_recipe(
                 s,
                 "publish",
                 "testinst",
                 "publishable",
                 "1.0",
+                parameters=["browse_movie_max_size"],
                 default_configuration=configuration,
                 clock=clock,
             )
@@ -422,7 +430,7 @@ def test_manual_processing_is_validated_ingested_and_announced(
         "parameter_values.json",
     }
     spec = json.loads((plan / "run_spec.json").read_text())
-    assert spec["provenance"]["manually_processed"] is True
+    assert spec["provenance"]["manual_processing"] is True
     assert json.loads((plan / "input_dataset.json").read_text()) == spec["input_dataset"]
     del spec["configuration"]["fail_in"]  # the manual fix
     (plan / "run_spec.json").write_text(json.dumps(spec))

@@ -4,7 +4,7 @@ An operator exports a run's plan (:func:`export_plan`: the run spec, the input
 dataset and the parameter values, as JSON files) and processes it by hand, for
 example ``dkist-processing run run_spec.json`` with a changed configuration, or
 in a notebook. The plan exported for manual processing says so
-(``manually_processed`` in its provenance), so the L1 headers it makes carry
+(``manual_processing`` in its provenance), so the L1 headers it makes carry
 ``MANPROCD = T``.
 
 The files a manual execution names (``dkist-processing tickets manual --file``)
@@ -208,7 +208,7 @@ def export_plan(
     """Write a run's plan for manual processing into ``folder``; return the files written.
 
     ``run_spec.json`` (the framework's run spec, its scratch in ``folder/scratch`` and
-    ``manually_processed`` set in its provenance), ``input_dataset.json`` and
+    ``manual_processing`` set in its provenance), ``input_dataset.json`` and
     ``parameter_values.json``.
     """
     from dkist_processing_core.datacenter.operations.scheduling import build_run_spec
@@ -222,7 +222,7 @@ def export_plan(
     document = json.loads(spec.to_json())
     document["scratch_dir"] = str(folder / "scratch")
     provenance = dict(document.get("provenance") or {})
-    provenance["manually_processed"] = True
+    provenance["manual_processing"] = True
     document["provenance"] = provenance
     written = []
     for name, value in (
