@@ -15,6 +15,7 @@ these sections (underlined with ``-``)::
     Inputs      what it reads
     Outputs     what it writes
     Parameters  the parameter values it uses (or "None.")
+    Limitations what the method assumes, when it breaks, what DKIST's pipelines do instead
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 from .framework import Task, Workflow, instruments
 from .framework.links import task_doc_path, workflow_doc_path, workflow_source_url
 
-REQUIRED_SECTIONS = ("Algorithm", "Inputs", "Outputs", "Parameters")
+REQUIRED_SECTIONS = ("Algorithm", "Inputs", "Outputs", "Parameters", "Limitations")
 SHARED_PACKAGE = "dkist_processing_core.calibration"
 
 

@@ -92,6 +92,14 @@ class ParseInputData(Task):
     ----------
     input_max_nonfinite_fraction
         The largest fraction of an observe frame's pixels that may be NaN or inf.
+
+    Limitations
+    -----------
+    The checks read headers, plus the data of float frames (non-finite pixels) and what the
+    reader already verifies (checksums); they cannot see a frame whose header is consistent but
+    whose pixels are wrong (a saturated or mis-exposed frame). What SPEC-0122 does not record
+    is not checked: a polcal sequence's calibration-unit step is inferred from the unit's angles
+    and the telescope geometry in time order.
     """
 
     frame_kinds: ClassVar[tuple[str, ...]] = ALL_KINDS
