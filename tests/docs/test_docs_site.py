@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,8 @@ def test_task_pages_give_a_table_of_their_declared_parameters(built_site):
     for task in shared_tasks():
         if not task.parameters:
             continue
-        html = (built_site / f"{task_doc_path(task)}.html").read_text()
+        html = unescape((built_site / f"{task_doc_path(task)}.html").read_text())
+        html = html.replace("\u2019", "'")  # Sphinx's smart quotes
         assert "Declared parameters" in html, task.__name__
         for declaration in task.parameter_declarations.values():
             assert declaration.name in html, (task.__name__, declaration.name)
