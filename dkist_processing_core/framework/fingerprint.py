@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import inspect
 import json
 import os
@@ -41,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from .libraries import NOT_INSTALLED, _distributions_of, distribution_version
 
 _CHUNK = 8 << 20
 
@@ -66,12 +67,12 @@ def sha256_of_file(path: Path) -> str:
 
 @functools.cache
 def _distribution_version(top_level_module: str) -> str:
-    names = importlib.metadata.packages_distributions().get(top_level_module, [])
-    for name in names:
-        try:
-            return f"{name}=={importlib.metadata.version(name)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    """``distribution==version`` of the package providing a module (found as the run report
+    finds it, :mod:`.libraries`), else the module's own ``__version__``."""
+    for name in _distributions_of(top_level_module):
+        installed = distribution_version(name)
+        if installed != NOT_INSTALLED:
+            return f"{name}=={installed}"
     module = __import__(top_level_module)
     return f"{top_level_module}=={getattr(module, '__version__', 'unversioned')}"
 
