@@ -6,11 +6,14 @@ determines its outputs.
 * ``code``: the task class, the version of the package that provides it, and a
   hash of the class's source (so a class edited in a notebook counts as changed);
 * ``workflow_version``: the version of the workflow the run executes;
-* ``parameters``: the values of the parameters the task declares;
+* ``parameters``: the values of the parameters the task declares (of every parameter of
+  the workflow for a task that records them all in its outputs,
+  ``Task.records_all_parameters``);
 * ``options``: the configuration options the task declares as changing its outputs
   (``Task.output_options``); options that only steer execution (processes, chunk
   sizes) are not part of it;
-* ``input_dataset``: a hash of the run's input dataset, when the task read it;
+* ``input_dataset``: a hash of the run's input dataset's frames, when the task read it
+  (its parameter values are covered by ``parameters``);
 * ``inputs``: the content hash (sha256) of every file the task looked up in the
   scratch (or indexed from outside it), other than its own outputs.
 

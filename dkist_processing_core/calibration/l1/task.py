@@ -98,6 +98,7 @@ class WriteL1Frames(Task):
 
     reads = ((t.CALIBRATED,),)
     writes = ((t.OUTPUT, t.L1),)
+    records_all_parameters = True  # the headers' provenance lists every parameter value
     parameters = (
         Parameter(
             "l1_quantize_level",

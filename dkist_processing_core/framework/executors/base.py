@@ -329,12 +329,19 @@ def _fingerprint(
 ) -> Fingerprint:
     values = {p.name: p.value for p in spec.parameters}
     task = node.task
+    names = set(task.parameters)
+    if task.records_all_parameters:
+        names |= set(workflow.declared_parameters)
+    # The parameter values travel in the input dataset too; each task's fingerprint holds
+    # the values it uses, so the input dataset's hash covers its frames only (else changing
+    # one parameter would rerun every task that reads the frame list).
+    frames_only = spec.input_dataset.model_copy(update={"parameter_values": []})
     return Fingerprint(
         code=code_identity(task),
         workflow_version=workflow.version,
-        parameters={name: plain(values.get(name)) for name in task.parameters},
+        parameters={name: plain(values.get(name)) for name in sorted(names)},
         options={name: plain(spec.configuration.get(name)) for name in task.output_options},
-        input_dataset=json_hash(spec.input_dataset) if input_dataset_read else None,
+        input_dataset=json_hash(frames_only) if input_dataset_read else None,
         inputs=input_hashes(
             inputs,
             scratch._absolute,
