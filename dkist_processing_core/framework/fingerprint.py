@@ -7,7 +7,7 @@ determines its outputs.
   hash of the class's source (so a class edited in a notebook counts as changed);
 * ``workflow_version``: the version of the workflow the run executes;
 * ``parameters``: the values of the parameters the task declares (of every parameter of
-  the workflow for a task that records them all in its outputs,
+  the run for a task that records them all in its outputs,
   ``Task.records_all_parameters``);
 * ``options``: the configuration options the task declares as changing its outputs
   (``Task.output_options``); options that only steer execution (processes, chunk

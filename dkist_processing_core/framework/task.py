@@ -65,8 +65,8 @@ class Task:
     # Configuration options that change the task's outputs (part of its fingerprint, so a
     # rerun with another value runs it again); options that only steer execution are not.
     output_options: ClassVar[tuple[str, ...]] = ()
-    # True for a task that records the value of every parameter of the workflow in its
-    # outputs (provenance): each of them is then part of its fingerprint.
+    # True for a task that records the value of every parameter of the run in its outputs
+    # (provenance): each of them is then part of its fingerprint.
     records_all_parameters: ClassVar[bool] = False
     libraries: ClassVar[tuple[str, ...]] = ()
 

@@ -19,8 +19,8 @@ class WriteDatasetAsdf(Task):
     center's own generator): a ``dkist.Dataset`` whose world coordinates (a gwcs) are
     assembled from the frames' SPEC-0214 WCS and dataset-axis keywords, whose array
     refers to the L1 FITS frames by file name, and whose ``meta`` carries the dataset
-    inventory record, every frame header and the values of the workflow's parameters
-    (id, name, value). A slit spectrograph's linear wavelength axis is corrected for
+    inventory record, every frame header and the run's parameter values (id, name,
+    value). A slit spectrograph's linear wavelength axis is corrected for
     ``dkist-inventory``'s one-pixel offset: the wavelength at 0-based pixel 0 is
     :math:`\mathrm{CRVAL} - (\mathrm{CRPIX} - 1)\,\mathrm{CDELT}`. A mosaic (an imager's
     tiles) is a ``TiledDataset``. The tree is validated against the ``dkist`` level-1
@@ -54,7 +54,7 @@ class WriteDatasetAsdf(Task):
 
     reads = ((t.OUTPUT, t.L1), (t.OUTPUT, t.INVENTORY, t.DATASET_INVENTORY))
     writes = ((t.OUTPUT, t.ASDF),)
-    records_all_parameters = True  # meta lists every parameter value of the workflow
+    records_all_parameters = True  # meta lists every parameter value of the run
     libraries = ("asdf", "gwcs", "dkist-inventory")
 
     def run(self) -> None:
@@ -75,11 +75,7 @@ class WriteDatasetAsdf(Task):
             else f"{inventory.dataset_id}_metadata.asdf"
         )
         parameter_values = sorted(
-            (
-                {"id": p.id, "name": p.name, "value": p.value}
-                for p in self.context.spec.parameters
-                if p.name in self.context.declared_parameters
-            ),
+            ({"id": p.id, "name": p.name, "value": p.value} for p in self.context.spec.parameters),
             key=lambda v: (v["name"], v["id"]),
         )
         path = write_dataset_asdf(

@@ -331,7 +331,7 @@ def _fingerprint(
     task = node.task
     names = set(task.parameters)
     if task.records_all_parameters:
-        names |= set(workflow.declared_parameters)
+        names |= set(values)
     # The parameter values travel in the input dataset too; each task's fingerprint holds
     # the values it uses, so the input dataset's hash covers its frames only (else changing
     # one parameter would rerun every task that reads the frame list).

@@ -88,12 +88,20 @@ def test_two_raw_frames_of_one_observation_time_are_refused_naming_both(tmp_path
 
 
 @pytest.mark.slow
-def test_one_frame_delivered_under_a_second_frame_id_is_refused(tmp_path):
+def test_one_frame_delivered_under_a_second_frame_id_is_refused_at_the_door(tmp_path):
+    # Caught before any calibration by the input validation (same content checksum), so the
+    # L1 writer's own guard (above) is never reached; both files are named.
     sim = _small_vbi(tmp_path / "sim")
     record = sim.select("OBSERVE")[0]
     document = deliver_twice(sim.input_dataset_document(), sim.frame_id(record), "again/1")
     spec = run_spec_for(sim, "vbi:l1_calibration", tmp_path / "scratch", VBI_PARAMETERS)
     spec = spec.model_copy(update={"input_dataset": document})
-    error = _run_expecting_conflict(spec)
+    with pytest.raises(TaskFailed) as failed:
+        LocalExecutor().run(spec)
+    assert failed.value.task_name == "VbiParseInputData"
+    error = failed.value.error
     copy = next(f["path"] for f in document["frames"] if f["frame_id"] == "again/1")
-    assert f"(made from {sim.path_of(record)})" in error and f"(made from {copy})" in error
+    assert f"{copy}: duplicate content" in error
+    assert f"{sim.path_of(record)} holds the same data" in error
+    with Scratch(spec.scratch_dir) as s:
+        assert s.find(t.OUTPUT, t.L1) == []  # nothing was calibrated
