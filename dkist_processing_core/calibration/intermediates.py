@@ -13,7 +13,8 @@ engine="h5netcdf")`` opens each with named dimensions, coordinates and units:
   used, the polcal sequence (unit angles and telescope geometry per calibration-unit state,
   ``calibration_unit_state``), the Stokes vectors the fitted unit prepared, every bin's
   modulation matrix with its uncertainties, efficiencies, residual RMS and the residual of
-  every bin, modulator state and calibration-unit state;
+  every bin, modulator state and calibration-unit state (up to :data:`RESIDUAL_CUBE_LIMIT`
+  values; its mean and RMS over the bins always);
 - the spectral shift of every slit row, ``spectral_shift (slit_row)`` in pixels
   (``INTERMEDIATE``, ``TASK_GEOMETRIC``);
 - the solar gain's characteristic spectrum, ``characteristic_spectrum (spectral_pixel)``
@@ -299,6 +300,10 @@ UNIT_PARAMETERS = {
     "polarizer_transmission": ("1", "transmission of the calibration unit's polarizer"),
     "retarder_transmission": ("1", "transmission of the calibration unit's retarder"),
 }
+#: The largest residual cube (bins x modulator states x calibration-unit states) the polcal fit
+#: file holds whole (16 MB as float32): the workflow's grids are far below it, a grid of one
+#: bin per few pixels is not (its reductions over the bins are always written).
+RESIDUAL_CUBE_LIMIT = 1 << 22
 #: The telescope's mirror groups in the polcal model, and their keys in the mirror parameters.
 MIRROR_GROUPS = {"M1-M2": "12", "M3-M4": "34", "M5-M6": "56"}
 
@@ -379,13 +384,36 @@ def polcal_fit_variables(
             "1",
             "Stokes vector entering the coude lab in each state, from the fitted unit",
         )
+    omitted = None
     if fit.residual is not None:
-        variables["residual"] = Variable(
-            ("bin_y", "bin_x", "modulator_state", "calibration_unit_state"),
-            np.asarray(fit.residual, dtype=np.float32),
+        residual = np.asarray(fit.residual, dtype=np.float32)  # (bin_y, bin_x, n_mod, K)
+        n_bins = residual.shape[0] * residual.shape[1]
+        per_state = ("modulator_state", "calibration_unit_state")
+        variables["residual_mean"] = Variable(
+            per_state,
+            residual.sum(axis=(0, 1), dtype=np.float64) / n_bins,
             "1",
-            "fit residual d - O S relative to the bin's mean intensity",
+            "fit residual averaged over the bins (what the model misses in every bin)",
         )
+        variables["residual_state_rms"] = Variable(
+            per_state,
+            np.sqrt(np.einsum("yxmk,yxmk->mk", residual, residual, dtype=np.float64) / n_bins),
+            "1",
+            "RMS of the fit residual over the bins",
+        )
+        if residual.size <= RESIDUAL_CUBE_LIMIT:
+            variables["residual"] = Variable(
+                ("bin_y", "bin_x", "modulator_state", "calibration_unit_state"),
+                residual,
+                "1",
+                "fit residual d - O S relative to the bin's mean intensity",
+            )
+        else:
+            omitted = (
+                f"residual (bin_y, bin_x, modulator_state, calibration_unit_state) omitted: "
+                f"{residual.size} values, more than {RESIDUAL_CUBE_LIMIT}; residual_mean, "
+                "residual_state_rms and residual_rms reduce it"
+            )
     coords["mirror_group"] = Variable(
         ("mirror_group",), list(MIRROR_GROUPS), "", "telescope mirror group"
     )
@@ -406,6 +434,7 @@ def polcal_fit_variables(
             (), float(mirrors[key]), "degree", f"fixed rotation offset between {where}"
         )
     attrs = {
+        **({"residual_omitted": omitted} if omitted else {}),
         "fitted_parameters": fitted,
         "iterations": int(fit.iterations),
         "success": int(bool(fit.success)),

@@ -541,7 +541,7 @@ def fit_polcal(
         iterations=evaluations,
         success=success,
         input_stokes=s,
-        residual=residual.reshape(*spatial, n_mod, k),
+        residual=residual.astype(np.float32).reshape(*spatial, n_mod, k),
     )
 
 

@@ -152,8 +152,10 @@ class PolarimetricCalibration(Task):
     (``input_stokes (stokes, calibration_unit_state)``), and per bin the modulation
     matrices, their uncertainties, efficiencies, residual RMS and the residual of every
     modulator and calibration-unit state (``residual (bin_y, bin_x, modulator_state,
-    calibration_unit_state)``); the science calibration (telescope correction) and the L1
-    provenance read it. The fit diagnostics (JSON, ``QUALITY``, ``TASK_POLCAL``) for the
+    calibration_unit_state)``, left out beyond 4 M values, i.e. for grids of a bin per few
+    pixels), with its mean and RMS over the bins (``residual_mean``, ``residual_state_rms``
+    ``(modulator_state, calibration_unit_state)``); the science calibration (telescope
+    correction) and the L1 provenance read it. The fit diagnostics (JSON, ``QUALITY``, ``TASK_POLCAL``) for the
     quality report.
 
     Parameters
@@ -314,7 +316,7 @@ class PolarimetricCalibration(Task):
             "polcal_fit",
             variables,
             coords,
-            primary="residual",
+            primary="modulation",
             input_frames=self.scratch.find(t.INPUT, t.task(t.POLCAL)),
             attrs=attrs,
         )

@@ -111,6 +111,7 @@ def test_the_polcal_fit_recovers_the_true_calibration_unit(run):
     assert residual.dims == ("bin_y", "bin_x", "modulator_state", "calibration_unit_state")
     rms = np.sqrt((residual**2).mean(("modulator_state", "calibration_unit_state")))
     np.testing.assert_allclose(rms.values, ds["residual_rms"].values, rtol=1e-4)
+    assert ds["residual_mean"].dims == ("modulator_state", "calibration_unit_state")
     assert float(ds["residual_sigma"]) < 1e-3
     # The telescope parameters the fit held fixed.
     assert list(ds["mirror_group"].values) == ["M1-M2", "M3-M4", "M5-M6"]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from dkist_processing_core.calibration import intermediates
 from dkist_processing_core.calibration.intermediates import (
     IntermediateError,
     polcal_fit_variables,
@@ -52,7 +53,7 @@ def sequence():
 def _write(tmp_path, states, fit, name="polcal_fit.h5"):
     variables, coords, attrs = polcal_fit_variables(fit, states, MIRRORS.as_dict(), NOMINAL, FRAME)
     path = tmp_path / name
-    write_labelled(path, variables, coords, {**attrs, "primary_variable": "residual"})
+    write_labelled(path, variables, coords, {**attrs, "primary_variable": "modulation"})
     return path
 
 
@@ -71,6 +72,13 @@ def test_the_file_holds_the_fit_with_dimensions_units_and_the_truth(tmp_path, se
     assert ds["modulation"].dims == ("bin_y", "bin_x", "modulator_state", "stokes")
     np.testing.assert_allclose(ds["modulation"].values[0, 0], modulation, atol=2e-3)
     assert ds["residual"].shape == (*BINS, N_MOD, len(records))
+    # Its reductions over the bins: the mean (systematic) and RMS of each state's residual.
+    np.testing.assert_allclose(
+        ds["residual_mean"].values, ds["residual"].mean(("bin_y", "bin_x")).values, atol=1e-9
+    )
+    rms = np.sqrt((ds["residual"] ** 2).mean(("bin_y", "bin_x")))
+    np.testing.assert_allclose(ds["residual_state_rms"].values, rms.values, rtol=1e-5)
+    assert ds["residual_state_rms"].dims == ("modulator_state", "calibration_unit_state")
     np.testing.assert_allclose(ds["elevation"].values, [r["elevation_deg"] for r in records])
     # 135 degrees in, 135 out; a clear state is NaN.
     assert np.isnan(ds["polarizer_angle"].values[0]) and ds["polarizer_angle"].values[4] == 135.0
@@ -93,6 +101,15 @@ def test_a_fit_with_every_parameter_held_has_no_correlations(tmp_path, sequence)
     assert float(ds["calibration_unit_retardance_deg_uncertainty"]) == 0.0
     read = read_polcal_fit_file(path)
     assert read["fitted"] == [] and read["calibration_unit"] == NOMINAL
+
+
+def test_a_large_residual_cube_is_left_out_and_said_so(tmp_path, sequence, monkeypatch):
+    _, states, _, _, data = sequence
+    fit = fit_polcal(data, states, MIRRORS, NOMINAL)
+    monkeypatch.setattr(intermediates, "RESIDUAL_CUBE_LIMIT", fit.residual.size - 1)
+    ds = xr.open_dataset(_write(tmp_path, states, fit), engine="h5netcdf")
+    assert "residual" not in ds and "residual_mean" in ds and "residual_state_rms" in ds
+    assert "residual (bin_y, bin_x" in ds.attrs["residual_omitted"]
 
 
 def test_another_labelled_file_is_named_as_not_a_polcal_fit(tmp_path):
