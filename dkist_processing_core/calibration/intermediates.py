@@ -388,15 +388,15 @@ def polcal_fit_variables(
     if fit.residual is not None:
         residual = np.asarray(fit.residual, dtype=np.float32)  # (bin_y, bin_x, n_mod, K)
         n_bins = residual.shape[0] * residual.shape[1]
-        per_state = ("modulator_state", "calibration_unit_state")
+        by_state = ("modulator_state", "calibration_unit_state")
         variables["residual_mean"] = Variable(
-            per_state,
+            by_state,
             residual.sum(axis=(0, 1), dtype=np.float64) / n_bins,
             "1",
             "fit residual averaged over the bins (what the model misses in every bin)",
         )
         variables["residual_state_rms"] = Variable(
-            per_state,
+            by_state,
             np.sqrt(np.einsum("yxmk,yxmk->mk", residual, residual, dtype=np.float64) / n_bins),
             "1",
             "RMS of the fit residual over the bins",
