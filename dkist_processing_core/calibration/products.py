@@ -1,8 +1,9 @@
 """Reading and writing calibration products in a run's scratch, shared by the tasks.
 
 Plain image intermediates (darks, gains) are written as uncompressed float32 FITS;
-those with more structure (spectral shifts, demodulation matrices) as labelled
-NetCDF4-conventions HDF5 (:mod:`.intermediates`); both carry tags that say what
+those with more structure (spectral shifts, the characteristic spectrum, demodulation
+matrices, the polcal fit) as labelled NetCDF4-conventions HDF5 (:mod:`.intermediates`),
+read back through their ``primary_variable``; both carry tags that say what
 they are. The functions here find them again with errors that say what is missing
 and why it is needed.
 """

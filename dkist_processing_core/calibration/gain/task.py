@@ -6,6 +6,7 @@ import numpy as np
 
 from ...framework import Task
 from .. import tags as t
+from ..intermediates import characteristic_spectrum_variables, write_intermediate
 from ..products import (
     dark_for,
     frame_shape,
@@ -108,8 +109,10 @@ class SolarGainCalibration(Task):
 
     Outputs
     -------
-    The float32 combined gain, tagged ``INTERMEDIATE``, ``TASK_GAIN``, and the
-    characteristic solar spectrum, tagged ``INTERMEDIATE``, ``TASK_SOLAR_GAIN``.
+    The float32 combined gain (FITS), tagged ``INTERMEDIATE``, ``TASK_GAIN``, and the
+    characteristic solar spectrum ``characteristic_spectrum (spectral_pixel)``, mean one,
+    as labelled HDF5 (NetCDF4 conventions, ``xarray.open_dataset(path,
+    engine="h5netcdf")``), tagged ``INTERMEDIATE``, ``TASK_SOLAR_GAIN``.
 
     Parameters
     ----------
@@ -141,11 +144,15 @@ class SolarGainCalibration(Task):
         lamp = read_array_product(self.scratch, t.task(t.LAMP_GAIN), needed_by=self.name)
         gain = combine_gains(lamp, solar.gain)
         write_array_product(self.scratch, gain, [t.INTERMEDIATE, t.task(t.GAIN)], "gain")
-        write_array_product(
-            self.scratch,
-            solar.characteristic_spectrum,
+        variables, coords = characteristic_spectrum_variables(solar.characteristic_spectrum)
+        write_intermediate(
+            self,
             [t.INTERMEDIATE, t.task(t.SOLAR_GAIN)],
             "characteristic_spectrum",
+            variables,
+            coords,
+            primary="characteristic_spectrum",
+            input_frames=self.scratch.find(t.INPUT, t.task(t.SOLAR_GAIN)),
         )
 
 

@@ -290,6 +290,12 @@ class PolcalFit(ModulationFit):
         RMS of the relative residuals over all bins (what the noise estimate is).
     iterations, success
         Function evaluations of the optimiser and whether it converged.
+    input_stokes
+        (4, K) the Stokes vectors entering the coude lab in each calibration-unit state, from the
+        fitted unit (what each bin's modulation matrix is fitted against).
+    residual
+        (n_bins_y, n_bins_x, n_mod, K) the residual ``d_b - O_b S`` of every bin, modulator state
+        and calibration-unit state, relative to the bin's mean intensity.
     """
 
     parameters: dict
@@ -300,6 +306,8 @@ class PolcalFit(ModulationFit):
     residual_sigma: float
     iterations: int
     success: bool
+    input_stokes: np.ndarray | None = None
+    residual: np.ndarray | None = None
 
     def summary(self) -> dict:
         """JSON-able summary: parameters, uncertainties, residuals, efficiencies."""
@@ -532,6 +540,8 @@ def fit_polcal(
         residual_sigma=float(np.sqrt(sigma2)),
         iterations=evaluations,
         success=success,
+        input_stokes=s,
+        residual=residual.astype(np.float32).reshape(*spatial, n_mod, k),
     )
 
 

@@ -8,7 +8,13 @@ import numpy as np
 from ...framework import Parameter, Task
 from .. import tags as t
 from ..input.frames import read_raw_frame
-from ..intermediates import demodulation_variables, write_intermediate
+from ..intermediates import (
+    demodulation_variables,
+    is_labelled,
+    polcal_fit_variables,
+    read_polcal_fit_file,
+    write_intermediate,
+)
 from ..products import (
     dark_for,
     frame_shape,
@@ -19,15 +25,25 @@ from ..science.algorithm import dark_gain_correct, reciprocal_gain
 from .algorithm import accumulate_polcal, fit_polcal
 from .model import CU_PARAMETERS, PolcalStates, TelescopeMirrors
 
-#: Name of the JSON intermediate with the fitted calibration-unit and telescope parameters, which
-#: the science calibration, the L1 provenance and the quality report read.
+#: Name of the JSON diagnostics of the polcal fit the quality report includes (``QUALITY``,
+#: ``TASK_POLCAL``); the fit itself is the labelled file ``polcal_fit.h5`` (``INTERMEDIATE``,
+#: ``TASK_POLCAL``).
 FIT_PRODUCT = "polcal_fit"
 
 
 def read_polcal_fit(scratch) -> dict | None:
-    """The polcal fit document (``INTERMEDIATE``, ``TASK_POLCAL``) of a run, or None if absent."""
+    """The fitted unit and the telescope parameters of a run's polcal fit, or None if absent.
+
+    Read from the polcal fit file (``INTERMEDIATE``, ``TASK_POLCAL``, labelled HDF5):
+    ``{"calibration_unit", "uncertainties", "fitted", "nominal", "telescope_mirrors"}``. A
+    scratch written before the fit was labelled HDF5 holds the same document as JSON.
+    """
     paths = scratch.find(t.INTERMEDIATE, t.task(t.POLCAL))
-    return scratch.read_json(paths[0]) if paths else None
+    if not paths:
+        return None
+    if is_labelled(paths[0]):
+        return read_polcal_fit_file(paths[0])
+    return scratch.read_json(paths[0])
 
 
 def polcal_provenance(scratch) -> dict:
@@ -128,10 +144,19 @@ class PolarimetricCalibration(Task):
     modulator_state)`` with the modulation matrices, their uncertainties, each bin's residual
     RMS and efficiencies and the unit parameters, as labelled HDF5 (NetCDF4 conventions,
     ``xarray.open_dataset(path, engine="h5netcdf")``), tagged ``INTERMEDIATE``,
-    ``TASK_DEMODULATION``; the fitted unit parameters and the
-    telescope parameters used (JSON, ``INTERMEDIATE``, ``TASK_POLCAL``), which the
-    science calibration and the L1 provenance use; the fit diagnostics (JSON,
-    ``QUALITY``, ``TASK_POLCAL``) for the quality report.
+    ``TASK_DEMODULATION``: what the science calibration demodulates with. The whole fit as
+    labelled HDF5, tagged ``INTERMEDIATE``, ``TASK_POLCAL``: the unit parameters (value,
+    nominal value, ``fitted``, one-sigma ``_uncertainty``) and the correlations of the fitted
+    ones, the telescope mirror parameters used, per calibration-unit state the unit angles,
+    the telescope geometry and the Stokes vector the fitted unit prepared
+    (``input_stokes (stokes, calibration_unit_state)``), and per bin the modulation
+    matrices, their uncertainties, efficiencies, residual RMS and the residual of every
+    modulator and calibration-unit state (``residual (bin_y, bin_x, modulator_state,
+    calibration_unit_state)``, left out beyond 4 M values, i.e. for grids of a bin per few
+    pixels), with its mean and RMS over the bins (``residual_mean``, ``residual_state_rms``
+    ``(modulator_state, calibration_unit_state)``); the science calibration (telescope
+    correction) and the L1 provenance read it. The fit diagnostics (JSON, ``QUALITY``, ``TASK_POLCAL``) for the
+    quality report.
 
     Parameters
     ----------
@@ -282,15 +307,20 @@ class PolarimetricCalibration(Task):
             input_frames=self.scratch.find(t.INPUT, t.task(t.POLCAL)),
             attrs={"telescope_mirrors": mirrors.as_dict(), "nominal": nominal},
         )
+        variables, coords, attrs = polcal_fit_variables(
+            fit, states, mirrors.as_dict(), nominal, shape
+        )
+        write_intermediate(
+            self,
+            [t.INTERMEDIATE, t.task(t.POLCAL)],
+            "polcal_fit",
+            variables,
+            coords,
+            primary="modulation",
+            input_frames=self.scratch.find(t.INPUT, t.task(t.POLCAL)),
+            attrs=attrs,
+        )
         diagnostics = fit.summary()
-        used = {
-            "calibration_unit": diagnostics["parameters"],
-            "uncertainties": diagnostics["uncertainties"],
-            "fitted": diagnostics["fitted"],
-            "nominal": nominal,
-            "telescope_mirrors": mirrors.as_dict(),
-        }
-        self.scratch.write_json(used, [t.INTERMEDIATE, t.task(t.POLCAL)], "polcal_fit_parameters")
         self.scratch.write_json(
             {
                 "modulator_states": n_mod,

@@ -114,10 +114,12 @@ class RunReport(BaseModel):
     def xarray(self, *tags: str):
         """The one file carrying ``tags`` as an ``xarray.Dataset`` with named dimensions.
 
-        Labelled HDF5 intermediates (demodulation matrices, spectral shifts, quality time
-        series) open with their dimensions, coordinates and units; a FITS image as
-        ``data (y, x)``; the dataset ASDF as the lazily loaded, dask-backed L1 dataset with
-        world coordinates (:mod:`dkist_processing_core.calibration.xarray_views`).
+        Labelled HDF5 intermediates (demodulation matrices, the polcal fit, spectral shifts,
+        the characteristic spectrum, quality time series) open with their dimensions,
+        coordinates and units; a FITS image as ``data (y, x)``; the dataset ASDF as the lazily
+        loaded, dask-backed L1 dataset with world coordinates, a mosaic's tiles along
+        ``tile_row`` and ``tile_column``
+        (:mod:`dkist_processing_core.calibration.xarray_views`).
         """
         from ..netcdf import open_as_xarray
 

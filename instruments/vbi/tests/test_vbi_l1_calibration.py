@@ -131,3 +131,37 @@ def test_the_dataset_products_are_tagged_outputs_of_the_workflow(run):
     check = check_dataset_asdf(scratch.find_one(t.OUTPUT, t.ASDF))
     assert check.frame_count == len(frames) and check.tile_count > 1
     assert check.max_data_difference == 0.0
+
+
+def test_the_mosaic_as_xarray_agrees_with_dkist_load_dataset(run):
+    import dask.array as da
+    import dkist
+
+    _, report, scratch = run
+    view = report.xarray(t.OUTPUT, t.ASDF)
+    tiled = dkist.load_dataset(report.path(t.OUTPUT, t.ASDF))
+    assert view["data"].dims[:2] == ("tile_row", "tile_column")
+    assert (view.sizes["tile_row"], view.sizes["tile_column"]) == tiled.shape
+    assert isinstance(view["data"].data, da.Array)  # lazy: nothing read yet
+    for r, c in np.ndindex(tiled.shape):
+        tile, here = tiled[r, c], view.isel(tile_row=r, tile_column=c)
+        np.testing.assert_array_equal(here["data"].values, np.asarray(tile.data))
+        # World coordinates of the same pixels, from the tile's own gWCS.
+        shape, order = tile.data.shape, here["data"].dims
+        pixel = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+        world = tile.wcs.pixel_to_world_values(*(p.ravel() for p in pixel[::-1]))
+        by_type = dict(zip(tile.wcs.world_axis_physical_types, world, strict=True))
+        for name in ("helioprojective_longitude", "helioprojective_latitude"):
+            coordinate = here[name]
+            own = [d for d in order if d in coordinate.dims]
+            index = tuple(slice(None) if d in own else np.newaxis for d in order)
+            values = np.broadcast_to(coordinate.transpose(*own).values[index], shape)
+            kind = f"custom:pos.{name.replace('_', '.').replace('longitude', 'lon')}"
+            kind = kind.replace("latitude", "lat")
+            np.testing.assert_allclose(values.ravel(), by_type[kind], rtol=0, atol=1e-9)
+        times = tile.axis_world_coords("time")[0]
+        np.testing.assert_array_equal(here["time"].values, np.asarray(times.utc.datetime64))
+    # The quality time series of an imager: per frame, no polarimetric measurement.
+    quality = report.xarray(t.OUTPUT, t.QUALITY, t.QUALITY_TIMESERIES)
+    assert quality.sizes["frame"] == len(scratch.find(t.OUTPUT, t.L1))
+    assert quality["noise"].attrs["units"] == "adu" and "polarimetric_noise" not in quality

@@ -21,6 +21,7 @@ from dkist_processing_core.calibration.outputs import (
     read_dataset_inventory,
 )
 from dkist_processing_core.calibration.polcal.algorithm import demodulation_per_pixel
+from dkist_processing_core.calibration.polcal.task import read_polcal_fit
 from dkist_processing_core.calibration.products import read_array_product
 from dkist_processing_core.framework import LocalExecutor, RunProvenance, Scratch
 from dkist_processing_core.framework.links import workflow_doc_url, workflow_source_url
@@ -139,7 +140,7 @@ def test_demodulation_inverts_the_true_modulation(run):
 def test_polcal_fit_recovers_the_off_nominal_unit(run):
     observation, _, _, scratch = run
     truth = observation.truth
-    fit = scratch.read_json(scratch.find_one(t.INTERMEDIATE, t.task(t.POLCAL)))
+    fit = read_polcal_fit(scratch)  # the labelled polcal fit file
     unit = fit["calibration_unit"]
     nominal = DEFAULT_PARAMETER_VALUES["polcal_retarder_retardance_deg"]
     assert truth.polcal_retardance_deg - nominal == pytest.approx(3.0)

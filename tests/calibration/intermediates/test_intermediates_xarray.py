@@ -8,6 +8,7 @@ import xarray as xr
 from dkist_processing_visp import DEFAULT_PARAMETER_VALUES
 
 from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.calibration.polcal.task import read_polcal_fit
 from dkist_processing_core.calibration.products import read_array_product
 from dkist_processing_core.framework import LocalExecutor, Scratch, read_run_report
 from dkist_processing_core.simulate import simulate_visp
@@ -62,6 +63,78 @@ def test_the_demodulation_matrices_invert_the_true_modulation(run):
     assert view.attrs["parameter_values"]["polcal_spatial_bins"] == [4, 1]
 
 
+def test_the_polcal_fit_recovers_the_true_calibration_unit(run):
+    observation, spec, report = run
+    truth = observation.truth
+    ds = xr.open_dataset(report.path(t.INTERMEDIATE, t.task(t.POLCAL)), engine="h5netcdf")
+    # The unit's parameters with units, nominal values and uncertainties, against the truth.
+    for name, parameter, true, units, tolerance in (
+        ("retardance_deg", "polcal_retarder_retardance_deg", truth.polcal_retardance_deg,
+         "degree", 0.1),
+        ("polarizer_transmission", "polcal_polarizer_transmission",
+         truth.polcal_polarizer_transmission, "1", 1e-3),
+        ("retarder_transmission", "polcal_retarder_transmission",
+         truth.polcal_retarder_transmission, "1", 1e-3),
+    ):  # fmt: skip
+        value = ds[f"calibration_unit_{name}"]
+        sigma = ds[f"calibration_unit_{name}_uncertainty"]
+        assert value.dims == () and value.attrs["units"] == units == sigma.attrs["units"]
+        assert value.attrs["fitted"] == 1
+        assert value.attrs["nominal"] == DEFAULT_PARAMETER_VALUES[parameter]
+        assert abs(float(value) - true) < tolerance, name
+        assert 0 < float(sigma) < 0.05, name
+    assert list(ds["parameter_row"].values) == DEFAULT_PARAMETER_VALUES["polcal_fit_parameters"]
+    correlation = ds["correlation"].values
+    np.testing.assert_allclose(np.diag(correlation), 1.0)
+    np.testing.assert_allclose(correlation, correlation.T)
+    # The sequence: one calibration-unit state per polcal step, in time order, as simulated.
+    sequence = truth.polcal_sequence
+    assert ds.sizes["calibration_unit_state"] == len(sequence)
+    for name in ("polarizer_angle", "retarder_angle", "elevation", "azimuth", "table_angle"):
+        assert ds[name].dims == ("calibration_unit_state",) and ds[name].attrs["units"] == "degree"
+        expected = [np.nan if s[f"{name}_deg"] is None else s[f"{name}_deg"] for s in sequence]
+        if name in ("polarizer_angle", "retarder_angle"):  # a linear element repeats every 180
+            expected = np.mod(expected, 180.0)
+        np.testing.assert_allclose(ds[name].values, expected, atol=1e-6, equal_nan=True)
+    # The Stokes vectors the fitted unit prepared, against those the simulator made.
+    assert ds["input_stokes"].dims == ("stokes", "calibration_unit_state")
+    np.testing.assert_allclose(ds["input_stokes"].values, truth.polcal_input_stokes, atol=2e-4)
+    # Each bin's modulation matrix against the true one (normalised to a mean I response of one).
+    true_modulation = truth.effective_modulation_matrix
+    true_modulation = true_modulation / true_modulation[:, 0].mean()
+    assert ds["modulation"].dims == ("bin_y", "bin_x", "modulator_state", "stokes")
+    np.testing.assert_allclose(
+        ds["modulation"].values, np.broadcast_to(true_modulation, ds["modulation"].shape), atol=2e-3
+    )
+    # The residual of every bin, modulator state and unit state; its RMS is each bin's residual_rms.
+    residual = ds["residual"]
+    assert residual.dims == ("bin_y", "bin_x", "modulator_state", "calibration_unit_state")
+    rms = np.sqrt((residual**2).mean(("modulator_state", "calibration_unit_state")))
+    np.testing.assert_allclose(rms.values, ds["residual_rms"].values, rtol=1e-4)
+    assert ds["residual_mean"].dims == ("modulator_state", "calibration_unit_state")
+    assert float(ds["residual_sigma"]) < 1e-3
+    # The telescope parameters the fit held fixed.
+    assert list(ds["mirror_group"].values) == ["M1-M2", "M3-M4", "M5-M6"]
+    mirrors = DEFAULT_PARAMETER_VALUES["polcal_telescope_mirrors"]
+    assert list(ds["mirror_amplitude_ratio"].values) == [mirrors[k] for k in ("x12", "x34", "x56")]
+    assert ds["mirror_retardance"].attrs["units"] == "degree"
+    view = report.xarray(t.INTERMEDIATE, t.task(t.POLCAL))
+    _provenance_is_recorded(view, "PolarimetricCalibration")
+    assert view.attrs["fitted_parameters"] == DEFAULT_PARAMETER_VALUES["polcal_fit_parameters"]
+    assert view.attrs["success"] == 1 and view.attrs["iterations"] > 0
+    polcal_frames = {observation.path_of(r).name for r in observation.select("POLCAL")}
+    assert sorted(view.attrs["input_frame_ids"]) == sorted(polcal_frames)
+    # What the science calibration and the L1 provenance read from it.
+    with Scratch(spec.scratch_dir) as scratch:
+        fit = read_polcal_fit(scratch)
+    assert fit["calibration_unit"]["retardance_deg"] == float(ds["calibration_unit_retardance_deg"])
+    assert fit["telescope_mirrors"] == {
+        **mirrors,
+        "r23_offset_deg": -3.517,
+        "r45_offset_deg": -4.385,
+    }
+
+
 def test_the_spectral_shifts_follow_the_true_slit_curvature(run):
     observation, _, report = run
     ds = xr.open_dataset(report.path(t.INTERMEDIATE, t.task(t.GEOMETRIC)), engine="h5netcdf")
@@ -72,6 +145,22 @@ def test_the_spectral_shifts_follow_the_true_slit_curvature(run):
     assert np.max(np.abs(error)) < 0.05
     view = report.xarray(t.INTERMEDIATE, t.task(t.GEOMETRIC))
     _provenance_is_recorded(view, "GeometricCalibration")
+    assert len(view.attrs["input_frame_ids"]) == len(observation.select("SOLAR_GAIN"))
+
+
+def test_the_characteristic_spectrum_is_the_true_solar_spectrum(run):
+    observation, _, report = run
+    ds = xr.open_dataset(report.path(t.INTERMEDIATE, t.task(t.SOLAR_GAIN)), engine="h5netcdf")
+    spectrum = ds["characteristic_spectrum"]
+    assert spectrum.dims == ("spectral_pixel",) and spectrum.attrs["units"] == "1"
+    assert ds["spectral_pixel"].attrs["units"] == "pixel"
+    assert list(ds["spectral_pixel"].values) == list(range(observation.truth.size[1]))
+    true = observation.truth.mean_solar_spectrum
+    np.testing.assert_allclose(
+        spectrum.values / spectrum.values.mean(), true / true.mean(), atol=3e-3
+    )
+    view = report.xarray(t.INTERMEDIATE, t.task(t.SOLAR_GAIN))
+    _provenance_is_recorded(view, "SolarGainCalibration")
     assert len(view.attrs["input_frame_ids"]) == len(observation.select("SOLAR_GAIN"))
 
 
