@@ -4,9 +4,11 @@
 
 Builds the web tests' scenario (the demo's VBI observation processed and published,
 a reprocessed dataset, a failed run with its ticket, a manual recipe, a candidate
-waiting for frames) with the real library, serves it with ``dkist-processing serve``
-on a free loopback port, and photographs the pages with Debian's headless Chromium
-into ``docs/guides/web/``. Run it after the pages change (a few minutes).
+waiting for frames) with the real library, adds a run whose publication failed (the
+archive's staging folder blocked by a file, then freed), serves it with
+``dkist-processing serve`` on a free loopback port, and photographs the pages with
+Debian's headless Chromium into ``docs/guides/web/``. Run it after the pages change (a
+few minutes).
 """
 
 from __future__ import annotations
@@ -40,11 +42,18 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep the scenario here (default: temporary)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from tests.web.scenario import build
+    from tests.web.scenario import add_publishable_candidate, build
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = (args.workdir or Path(tmp) / "work").resolve()
         scenario = build(workdir)
+        # A run whose publication fails: a file stands where the staging folder goes.
+        staging = workdir / "archive" / ".staging"
+        if staging.is_dir():
+            staging.rmdir()
+        staging.write_text("in the way\n")
+        publish_run_id = add_publishable_candidate(workdir, "obs_publish")
+        staging.unlink()  # freed: the ticket's Publish again button would now succeed
         env = {k: v for k, v in os.environ.items() if k != "DKIST_PROCESSING_DATABASE_URL"}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
         password = "screenshot-password"
@@ -72,13 +81,13 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.2)
-            shoot(url, scenario, link, password)
+            shoot(url, scenario, link, password, publish_run_id)
         finally:
             server.terminate()
             server.wait(timeout=30)
 
 
-def shoot(url: str, scenario, link: str, password: str) -> None:
+def shoot(url: str, scenario, link: str, password: str, publish_run_id: int) -> None:
     from playwright.sync_api import sync_playwright
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -107,6 +116,15 @@ def shoot(url: str, scenario, link: str, password: str) -> None:
         page.fill("#retry-form input[name=note]", "calibration file restored")
         page.screenshot(path=OUT / "ticket.png", full_page=True)
         print("docs/guides/web/ticket.png: a ticket, signed in as an operator")
+        (ticket,) = [
+            t
+            for t in page.request.get(url + "/api/tickets").json()
+            if t["recipe_run_id"] == publish_run_id
+        ]
+        page.goto(f"{url}/tickets/{ticket['ticket_id']}")
+        page.fill("#retry-form input[name=note]", "staging folder freed")
+        page.screenshot(path=OUT / "ticket-publication.png", full_page=True)
+        print("docs/guides/web/ticket-publication.png: a failed publication's ticket")
         browser.close()
 
 

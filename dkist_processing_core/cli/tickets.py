@@ -72,30 +72,37 @@ def retry(
 ) -> None:
     """Resolve by a simple retry (a publication ticket: publish again; a notification: resend)."""
     from ..datacenter.operations import resolutions, tickets
+    from ..datacenter.operations.periodic import outbox_for, work_folder
 
-    with store(database_url, workdir).session() as s:
-        kind = tickets.get_ticket(s, ticket_id).kind
-        run = resolutions.resolve_by_retry(s, ticket_id, operator, note)
-        run_id = run.id
-    if kind == tickets.PUBLICATION:
+    folder = work_folder(workdir)
+    db = store(database_url, folder)
+    done = resolutions.retry_ticket(
+        db,
+        ticket_id,
+        operator,
+        note,
+        scratch_root=folder / "scratch",
+        archive_root=folder / "archive",
+        outbox=outbox_for(db, smtp),
+    )
+    run_id = done.recipe_run_id
+    if done.kind == tickets.PUBLICATION:
         console.print(f"ticket {ticket_id} resolved: publishing recipe run {run_id} again")
-        _publish_now(run_id, smtp, database_url, workdir)
-    elif kind == tickets.NOTIFICATION:
+        o = done.publication
+        if o is not None and o.status == "failed":
+            raise PublishFailed(
+                f"recipe run {run_id}: publication failed again: {o.error} (ticket {o.ticket_id})"
+            )
+        if o is not None:
+            console.print(f"recipe run {run_id}: {o.status} as version {o.version}")
+    elif done.kind == tickets.NOTIFICATION:
         console.print(f"ticket {ticket_id} resolved: the notice of recipe run {run_id} is queued")
-        _send_now(smtp, database_url, workdir)
     else:
         console.print(f"ticket {ticket_id} resolved: retry is recipe run {run_id}")
 
 
 class PublishFailed(RuntimeError):
     """Publishing a run again failed (a new publication ticket holds the error)."""
-
-
-def _send_now(smtp: str | None, database_url, workdir: Path) -> None:
-    from ..datacenter.operations.periodic import outbox_for, smtp_server
-
-    if smtp_server(smtp) is not None:
-        outbox_for(store(database_url, workdir), smtp).send_pending()
 
 
 def _publish_now(recipe_run_id: int, smtp: str | None, database_url, workdir: Path) -> None:

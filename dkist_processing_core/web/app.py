@@ -504,8 +504,12 @@ def _safe_next(value) -> str:
 # --- actions -------------------------------------------------------------------------------------
 
 
-def action(role: str):
-    """A POST handler ``(request, session, config, user, form) -> (where, message)``."""
+def action(role: str, *, in_session: bool = True):
+    """A POST handler ``(request, session, config, user, form) -> (where, message)``.
+
+    ``in_session=False``: the handler calls a library function that opens its own
+    sessions on ``config.store`` (publication), and gets ``None`` for the session.
+    """
 
     def wrap(fn):
         async def handler(request: Request) -> Response:
@@ -513,8 +517,11 @@ def action(role: str):
             user = _require_role(request, role)
             _check_csrf(request, form)
             config: WebConfig = request.app.state.config
-            with config.store.session() as s:
-                where, message = fn(request, s, config, user, form)
+            if in_session:
+                with config.store.session() as s:
+                    where, message = fn(request, s, config, user, form)
+            else:
+                where, message = fn(request, None, config, user, form)
             log.info("%s: %s", user.name, message)
             request.session["flash"] = message
             return RedirectResponse(where, status_code=303)
@@ -529,13 +536,50 @@ def _text(form, name: str) -> str:
     return str(form.get(name, "")).strip()
 
 
-@action(access.OPERATOR)
+@action(access.OPERATOR, in_session=False)
 def retry_ticket(request, s, config, user, form):
-    from dkist_processing_core.datacenter.operations.resolutions import resolve_by_retry
+    """``tickets retry``: a failed run's ticket gets a new attempt; a publication ticket is
+    published again at once; a notification ticket's notice is queued (and sent) again."""
+    from dkist_processing_core.datacenter.operations.periodic import outbox_for
+    from dkist_processing_core.datacenter.operations.resolutions import retry_ticket as retry
+    from dkist_processing_core.datacenter.operations.tickets import NOTIFICATION, PUBLICATION
 
     ticket_id = request.path_params["ticket_id"]
-    run = resolve_by_retry(s, ticket_id, user.name, _text(form, "note"))
-    return f"/runs/{run.id}", f"ticket {ticket_id} resolved: retry is recipe run {run.id}"
+    done = retry(
+        config.store,
+        ticket_id,
+        user.name,
+        _text(form, "note"),
+        scratch_root=config.scratch_root,
+        archive_root=config.archive_root,
+        outbox=outbox_for(config.store),
+    )
+    run_id = done.recipe_run_id
+    if done.kind == PUBLICATION:
+        return _published(run_id, done.publication, f"ticket {ticket_id} resolved: ")
+    if done.kind == NOTIFICATION:
+        return (
+            f"/tickets/{ticket_id}",
+            f"ticket {ticket_id} resolved: the notice of recipe run {run_id} is queued again",
+        )
+    return f"/runs/{run_id}", f"ticket {ticket_id} resolved: retry is recipe run {run_id}"
+
+
+def _published(run_id: int, outcome, prefix: str = "") -> tuple[str, str]:
+    """Where to go and what to say after publishing a run (again)."""
+    if outcome is None or outcome.status == "skipped":
+        why = outcome.error if outcome is not None else "its publication is not pending"
+        return f"/runs/{run_id}", f"{prefix}recipe run {run_id} was not published: {why}"
+    if outcome.status == "failed":
+        return (
+            f"/tickets/{outcome.ticket_id}",
+            f"{prefix}publishing recipe run {run_id} failed again: {outcome.error} "
+            f"(ticket {outcome.ticket_id})",
+        )
+    return (
+        f"/versions/{outcome.version}",
+        f"{prefix}recipe run {run_id} published as version {outcome.version}",
+    )
 
 
 @action(access.OPERATOR)
@@ -576,7 +620,8 @@ def boost_run(request, s, config, user, form):
 
 @action(access.OPERATOR)
 def cancel_run(request, s, config, user, form):
-    from dkist_processing_core.datacenter.operations.interventions import cancel_recipe_run
+    """``runs cancel``: a waiting, running or manual run; a running run loses its lease."""
+    from dkist_processing_core.datacenter.planning.recipe_runs import cancel_recipe_run
 
     run_id = request.path_params["run_id"]
     cancel_recipe_run(s, run_id, user.name, _text(form, "reason"))
@@ -585,36 +630,33 @@ def cancel_run(request, s, config, user, form):
 
 @action(access.OPERATOR)
 def requeue_run(request, s, config, user, form):
-    from dkist_processing_core.datacenter.operations.interventions import requeue_recipe_run
+    """``runs requeue``: a failed run waits again with its recorded plan; its ticket is resolved."""
+    from dkist_processing_core.datacenter.planning.recipe_runs import requeue_recipe_run
 
     run_id = request.path_params["run_id"]
-    new = requeue_recipe_run(s, run_id, user.name)
-    return f"/runs/{new.id}", f"recipe run {run_id} requeued as recipe run {new.id}"
+    requeue_recipe_run(s, run_id, user.name, _text(form, "note"))
+    return f"/runs/{run_id}", f"recipe run {run_id} requeued: it waits for the scheduler"
 
 
-@action(access.OPERATOR)
+@action(access.OPERATOR, in_session=False)
 def publish_run(request, s, config, user, form):
+    """``publish RUN``: publish a succeeded run (again, if its publication failed)."""
     from dkist_processing_core.datacenter.operations.periodic import outbox_for
-    from dkist_processing_core.datacenter.products.publish import (
-        PublishError,
-        publish_recipe_run,
-    )
+    from dkist_processing_core.datacenter.products import publication
 
     run_id = request.path_params["run_id"]
-    try:
-        published = publish_recipe_run(
-            config.store,
-            run_id,
-            scratch_root=config.scratch_root,
-            archive_root=config.archive_root,
-            outbox=outbox_for(config.workdir),
-        )
-    except PublishError as error:  # an expected failure: its message is the page
-        raise ValueError(str(error)) from None
-    return (
-        f"/versions/{published.version}",
-        f"recipe run {run_id} published: {published.dataset_id} version {published.version}",
+    outbox = outbox_for(config.store)
+    outcome = publication.publish_run(
+        config.store,
+        run_id,
+        scratch_root=config.scratch_root,
+        archive_root=config.archive_root,
+        outbox=outbox,
+        again=True,
+        operator=user.name,
     )
+    outbox.send_pending()
+    return _published(run_id, outcome)
 
 
 @action(access.CURATOR)

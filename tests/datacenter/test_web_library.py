@@ -1,4 +1,7 @@
-"""The library behind the status pages: users and PI links, cancel/requeue, and the views.
+"""The library behind the status pages: users and PI links, and the views.
+
+(Cancel and requeue are :mod:`~dkist_processing_core.datacenter.planning.recipe_runs`'s,
+tested with the leases in ``test_leases_and_plans``.)
 
 On both backends, against the real store; runs go through the real scheduler and executor.
 """
@@ -11,14 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from dkist_processing_core.datacenter.operations import access, views
-from dkist_processing_core.datacenter.operations.interventions import (
-    cancel_recipe_run,
-    requeue_recipe_run,
-)
 from dkist_processing_core.datacenter.operations.scheduling import Scheduler
 from dkist_processing_core.datacenter.operations.status import processing_status
 from dkist_processing_core.datacenter.planning import readiness
-from dkist_processing_core.datacenter.planning.recipe_runs import RecipeRunError
+from dkist_processing_core.datacenter.planning.recipe_runs import cancel_recipe_run
 from dkist_processing_core.datacenter.store.models import (
     ObjectInventory,
     RecipeInstance,
@@ -100,36 +99,6 @@ def test_a_proposal_link_opens_its_proposal_only_and_cannot_be_altered(store, cl
         assert access.revoke_proposal_link(s, "pid_a", clock=clock) == 1
         assert access.proposal_for_link(s, a) is None
         assert access.proposal_link(s, "pid_a", clock=clock) not in (a, b)
-
-
-# --- cancel and requeue --------------------------------------------------------------------------
-
-
-def test_cancel_a_waiting_run_and_requeue_it(store, clock, tmp_path):
-    set_up_recipe(store, clock)
-    run_id = _ready_run(store, clock, "obs_1")
-    with store.session() as s:
-        with pytest.raises(RecipeRunError, match="needs who"):
-            cancel_recipe_run(s, run_id, "olga", "", clock=clock)
-        canceled = cancel_recipe_run(s, run_id, "olga", "wrong calibration set", clock=clock)
-        assert canceled.status == "canceled"
-        assert canceled.error == "canceled by olga: wrong calibration set"
-        with pytest.raises(RecipeRunError, match="only a run waiting to start"):
-            cancel_recipe_run(s, run_id, "olga", "again", clock=clock)
-    assert Scheduler(store, tmp_path, clock=clock).run_once() == []  # nothing waits
-    with store.session() as s:
-        new = requeue_recipe_run(s, run_id, "olga", clock=clock)
-        assert (new.status, new.attempt, new.retry_of_recipe_run_id) == ("created", 2, run_id)
-        with pytest.raises(RecipeRunError, match="newer attempt 2"):
-            requeue_recipe_run(s, run_id, "olga", clock=clock)
-        new_id = new.id
-    (outcome,) = Scheduler(store, tmp_path, clock=clock).run_until_idle()
-    assert (outcome.recipe_run_id, outcome.status) == (new_id, "succeeded")
-    with store.session() as s:
-        with pytest.raises(RecipeRunError, match="only a canceled run can be requeued"):
-            requeue_recipe_run(s, new_id, "olga", clock=clock)
-        with pytest.raises(RecipeRunError, match="only a run waiting to start"):
-            cancel_recipe_run(s, new_id, "olga", "too late", clock=clock)
 
 
 # --- views ---------------------------------------------------------------------------------------

@@ -26,12 +26,12 @@ from pathlib import Path
 from dkist_processing_core.datacenter.clock import SystemClock
 from dkist_processing_core.datacenter.operations.scheduling import Scheduler
 from dkist_processing_core.datacenter.planning import readiness, recipes
-from dkist_processing_core.datacenter.products.publish import publish_recipe_run
+from dkist_processing_core.datacenter.products.publication import publish_run
 from dkist_processing_core.datacenter.reprocessing import reprocess
 from dkist_processing_core.datacenter.store import open_store
 from dkist_processing_core.demo.run import OBSERVATION_DATE, PI, PROPOSAL
 from dkist_processing_core.simulate import simulate_vbi, single_filter
-from tests.datacenter.datasets import register_run, set_up_processing
+from tests.datacenter.datasets import VALUE_DATE, register_run, set_up_processing
 from tests.datacenter.scenario import announce, deliver
 
 FLAKY_IMPORT_PATH = "tests.web.workflows:FLAKY"
@@ -63,7 +63,7 @@ def run_scheduler(workdir: Path) -> list:
     try:
 
         def publish(recipe_run_id: int) -> None:
-            publish_recipe_run(
+            publish_run(
                 store,
                 recipe_run_id,
                 scratch_root=workdir / "scratch",
@@ -209,3 +209,72 @@ def build(workdir: Path) -> Scenario:
         manual_ticket_id=manual_ticket,
         calibration_file=calibration_file,
     )
+
+
+# --- what the action tests add to the store (after the pages that only read it) ---------------
+
+
+def add_flaky_candidate(workdir: Path, op: str, calibration_file: Path) -> int:
+    """A candidate of the ``flaky`` recipe reading ``calibration_file``, made ready and run
+    through the real scheduler (it fails while the file is missing); its run's id."""
+    clock = SystemClock()
+    store = open_store(workdir=workdir)
+    try:
+        announce(
+            store,
+            clock,
+            op,
+            {op: 2},
+            proposal=TEST_PROPOSAL,
+            recipe="flaky",
+            run_configuration={"calibration_file": str(calibration_file)},
+        )
+        deliver(store, clock, op, range(2))
+        readiness.run_readiness_pass(store, clock=clock)
+    finally:
+        store.dispose()
+    (outcome,) = run_scheduler(workdir)
+    return outcome.recipe_run_id
+
+
+PUBLISHABLE_IMPORT_PATH = "tests.datacenter.publishing_workflows:PUBLISHABLE"
+
+
+def add_publishable_candidate(workdir: Path, op: str) -> int:
+    """A candidate of a small publishable recipe (L1 frames of a simulated L1 dataset and the
+    real dataset product tasks), made ready and run by the periodic pass, which publishes
+    it (:func:`run_scheduler`); the run's id."""
+    from dkist_processing_core.simulate.l1_dataset import write_simulated_l1_dataset
+
+    clock = SystemClock()
+    l1_folder = workdir / "l1-frames" / op
+    write_simulated_l1_dataset(l1_folder, detector_shape=(16, 24), n_maps=1, n_steps=2)
+    store = open_store(workdir=workdir)
+    try:
+        with store.session() as s:
+            recipes.create_workflow_specification(
+                s, "testinst", "publishable", "1.0", import_path=PUBLISHABLE_IMPORT_PATH,
+                clock=clock,
+            )  # fmt: skip
+            recipes.create_parameter(s, "testinst", "browse_movie_max_size", "int", clock=clock)
+            recipes.add_parameter_value(
+                s, "testinst", "browse_movie_max_size", 2048, VALUE_DATE, clock=clock
+            )
+            recipes.create_recipe(
+                s,
+                "publish",
+                "testinst",
+                "publishable",
+                "1.0",
+                parameters=["browse_movie_max_size"],
+                default_configuration={"l1_folder": str(l1_folder)},
+                clock=clock,
+            )
+        announce(store, clock, op, {op: 2}, proposal=TEST_PROPOSAL, recipe="publish")
+        deliver(store, clock, op, range(2))
+        readiness.run_readiness_pass(store, clock=clock)
+    finally:
+        store.dispose()
+    (outcome,) = run_scheduler(workdir)
+    assert outcome.status == "succeeded", outcome
+    return outcome.recipe_run_id

@@ -458,3 +458,157 @@ def test_a_curator_keeps_both_versions(page, server, scenario):
     assert len(decisions) == 2 and all("carl" in d and "keep both" in d for d in decisions)
     page.goto(server.url + "/datasets/DS_obs_process")
     assert [r.split()[2] for r in rows(page)] == ["available", "available"]
+
+
+def test_a_curator_discards_a_version(page, server, scenario):
+    sign_in(page, server, "carl", next_path=f"/versions/{scenario.old_version}")
+    page.fill("input[name=why]", "the 1.0 gain is wrong; 2.0 replaces it")
+    page.click("button[value=discard]")
+    page.wait_for_load_state()
+    assert "discarded" in page.locator(".flash").inner_text()
+    assert page.url == f"{server.url}/versions/{scenario.old_version}"
+    assert page.locator("button[value=discard]").count() == 0  # nothing more to decide
+    page.goto(server.url + "/datasets/DS_obs_process")
+    assert sorted(r.split()[2] for r in rows(page)) == ["available", "discarded"]
+    data = api(page, server, f"/versions/{scenario.old_version}")
+    assert data["status"] == "discarded"
+    # The dataset page's JSON twin is `datasets show`, the same data.
+    from_cli = json.loads(cli(scenario.workdir, "datasets", "show", "DS_obs_process").stdout)
+    assert api(page, server, "/datasets/DS_obs_process") == from_cli
+
+
+def test_an_operator_adjusts_a_ticket_then_boosts_and_cancels_the_adjusted_run(
+    page, server, scenario
+):
+    from .scenario import add_flaky_candidate
+
+    missing = scenario.workdir / "calibration" / "not-there.txt"
+    failed_run = add_flaky_candidate(scenario.workdir, "obs_adjust", missing)
+    ticket = api(page, server, f"/runs/{failed_run}")["ticket"]
+    assert ticket["status"] == "open" and ticket["kind"] == "manual_by_exception"
+    sign_in(page, server, "olga", next_path=f"/tickets/{ticket['ticket_id']}")
+    # A plan adjusted to read the file that is there.
+    scenario.calibration_file.parent.mkdir(parents=True, exist_ok=True)
+    scenario.calibration_file.write_text("calibration constants\n")
+    changed = {"calibration_file": str(scenario.calibration_file)}
+    page.fill("#adjust-form textarea[name=run_configuration]", json.dumps(changed))
+    page.fill("#adjust-form input[name=note]", "read the restored constants instead")
+    page.click("#adjust-form button")
+    page.wait_for_load_state()
+    flash = page.locator(".flash").inner_text()
+    adjusted = int(re.search(r"adjusted run is recipe run (\d+)", flash).group(1))
+    assert page.url == f"{server.url}/runs/{adjusted}"
+    assert page.locator("h1 .status").inner_text() == "created"
+    configuration = json.loads(page.locator("pre.json").first.inner_text())
+    assert configuration["calibration_file"] == str(scenario.calibration_file)
+    # Boost it.
+    page.fill("#boost-form input[name=boost]", "7")
+    page.click("#boost-form button")
+    page.wait_for_load_state()
+    assert f"recipe run {adjusted}: boost 7" in page.locator(".flash").inner_text()
+    assert "(boost 7)" in page.locator("section:has(h2:text('Times'))").inner_text()
+    assert api(page, server, f"/runs/{adjusted}")["priority_boost"] == 7
+    # Cancel it: the same function as `runs cancel`, the note names who and why.
+    page.fill("#cancel-form input[name=reason]", "the constants are being re-measured")
+    page.click("#cancel-form button")
+    page.wait_for_load_state()
+    assert f"recipe run {adjusted} canceled" in page.locator(".flash").inner_text()
+    assert page.locator("h1 .status").inner_text() == "canceled"
+    shown = json.loads(cli(scenario.workdir, "runs", "show", str(adjusted), "--json").stdout)
+    assert shown["status"] == "canceled"
+    assert shown["error"] == "canceled by olga: the constants are being re-measured"
+    page.goto(f"{server.url}/tickets/{ticket['ticket_id']}")
+    assert page.locator("h1 .status").inner_text() == "resolved"
+    resolution = page.locator("section:has(h2:text('Resolution'))").inner_text()
+    assert "adjusted plan" in resolution and "read the restored constants" in resolution
+
+
+def test_an_operator_requeues_a_failed_run_after_repairing_its_cause(page, server, scenario):
+    from .scenario import add_flaky_candidate
+
+    missing = scenario.workdir / "calibration" / "late.txt"
+    failed_run = add_flaky_candidate(scenario.workdir, "obs_requeue", missing)
+    ticket_id = api(page, server, f"/runs/{failed_run}")["ticket"]["ticket_id"]
+    sign_in(page, server, "olga", next_path=f"/runs/{failed_run}")
+    assert page.locator("h1 .status").inner_text() == "failed"
+    assert page.locator("#cancel-form").count() == 0  # a failed run is not canceled
+    missing.parent.mkdir(parents=True, exist_ok=True)
+    missing.write_text("the constants arrived late\n")
+    page.fill("#requeue-form input[name=note]", "the constants arrived")
+    page.click("#requeue-form button")
+    page.wait_for_load_state()
+    assert f"recipe run {failed_run} requeued" in page.locator(".flash").inner_text()
+    assert page.locator("h1 .status").inner_text() == "created"
+    ticket = api(page, server, f"/tickets/{ticket_id}")
+    assert (ticket["status"], ticket["resolution"], ticket["resolved_by"]) == (
+        "resolved",
+        "requeue",
+        "olga",
+    )
+    # The scheduler runs it (the test workflow makes no L1 frames, so nothing to publish).
+    store = open_store(workdir=scenario.workdir)
+    (outcome,) = Scheduler(store, scenario.workdir / "scratch").run_until_idle()
+    store.dispose()
+    assert (outcome.recipe_run_id, outcome.status) == (failed_run, "succeeded")
+    page.reload()
+    assert page.locator("h1 .status").inner_text() == "succeeded"
+
+
+def test_a_failed_publication_is_a_ticket_an_operator_publishes_again(page, server, scenario):
+    from .scenario import add_publishable_candidate
+
+    # The archive's staging folder is blocked (a file stands where it goes): publishing fails.
+    staging = scenario.workdir / "archive" / ".staging"
+    if staging.is_dir():
+        staging.rmdir()
+    staging.write_text("in the way\n")
+    run_id = add_publishable_candidate(scenario.workdir, "obs_publish")
+    page.goto(f"{server.url}/runs/{run_id}")
+    assert page.locator("h1 .status").inner_text() == "succeeded"
+    publication = page.locator("section:has(h2:text('Publication'))").inner_text()
+    assert "failed" in publication and ".staging" in publication
+    (ticket_id,) = [
+        t["ticket_id"]
+        for t in api(page, server, "/tickets")
+        if t["recipe_run_id"] == run_id and t["kind"] == "publication"
+    ]
+    page.goto(server.url + "/tickets")
+    assert any(r.startswith(f"#{ticket_id} ") and "publication" in r for r in rows(page))
+    page.goto(f"{server.url}/tickets/{ticket_id}")
+    assert ".staging" in page.locator("section.failure pre.error").inner_text()
+    assert page.locator("#retry-form").count() == 0  # nobody signed in
+    sign_in(page, server, "olga", next_path=f"/tickets/{ticket_id}")
+    assert page.locator("#adjust-form").count() == 0  # a publication is not re-planned
+    # Publishing again from the run page (`publish RUN`) while the cause is still there:
+    # the run's ticket holds the new error.
+    page.goto(f"{server.url}/runs/{run_id}")
+    assert page.locator("#publish-form button").inner_text() == "Publish again"
+    page.click("#publish-form button")
+    page.wait_for_load_state()
+    flash = page.locator(".flash").inner_text()
+    assert "failed again" in flash and ".staging" in flash
+    assert int(re.search(r"\(ticket (\d+)\)", flash).group(1)) == ticket_id
+    assert page.url == f"{server.url}/tickets/{ticket_id}"
+    assert page.locator("h1 .status").inner_text() == "open"
+    assert api(page, server, f"/runs/{run_id}")["publication"]["attempts"] == 2
+    # The cause removed, the page publishes it.
+    staging.unlink()
+    page.fill("#retry-form input[name=note]", "staging folder freed")
+    page.click("#retry-form button")
+    page.wait_for_load_state()
+    flash = page.locator(".flash").inner_text()
+    version = re.search(r"published as version (\S+)", flash).group(1)
+    assert page.url == f"{server.url}/versions/{version}"
+    assert page.locator("h1 .status").inner_text() == "available"
+    page.goto(f"{server.url}/tickets/{ticket_id}")
+    assert page.locator("h1 .status").inner_text() == "resolved"
+    resolution = page.locator("section:has(h2:text('Resolution'))").inner_text()
+    assert "publish again" in resolution and "staging folder freed" in resolution
+    page.goto(f"{server.url}/runs/{run_id}")
+    publication = page.locator("section:has(h2:text('Publication'))").inner_text()
+    assert "published" in publication and version[:12] in publication
+    assert page.locator("#publish-form").count() == 0
+    (ticket,) = [t for t in api(page, server, "/tickets?all=1") if t["recipe_run_id"] == run_id]
+    assert (ticket["status"], ticket["resolved_by"]) == ("resolved", "olga")
+    # The package is in the archive, nothing is left in staging.
+    assert list((scenario.workdir / "archive" / ".staging").iterdir()) == []

@@ -14,12 +14,18 @@ A ``publication`` ticket (a succeeded run whose publication failed) is resolved 
 a retry that makes the publication pending again: the caller (``tickets retry``)
 publishes it at once, and any later pass would. A ``notification`` ticket (the mail
 server refused the PI's notice) is resolved by a retry that queues the notice again.
+
+:func:`retry_ticket` is the whole simple retry as an operator asks for it (``tickets
+retry``, the ticket page's Retry button): the resolution, then for a publication ticket
+the publication itself, for a notification ticket the sending.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,6 +59,11 @@ from dkist_processing_core.datacenter.store.models import (
     RecipeRunPublication,
     Ticket,
 )
+
+if TYPE_CHECKING:
+    from dkist_processing_core.datacenter.products.catalog.notify import Outbox
+    from dkist_processing_core.datacenter.products.publication import PublicationOutcome
+    from dkist_processing_core.datacenter.store import Store
 
 
 def _open_ticket(session: Session, ticket_id: int) -> Ticket:
@@ -124,6 +135,62 @@ def resolve_by_retry(
     _close(ticket, "retry", operator, note, retry.id, clock)
     session.flush()
     return retry
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    """What an operator's retry of a ticket came to.
+
+    ``recipe_run_id`` is the new attempt (a failed run's ticket) or the succeeded run
+    published or announced again (a publication or notification ticket);
+    ``publication`` is the outcome of publishing again (a publication ticket only):
+    ``published``, or ``failed`` with the error and the new ticket that holds it.
+    """
+
+    ticket_id: int
+    kind: str
+    recipe_run_id: int
+    publication: PublicationOutcome | None = None
+
+
+def retry_ticket(
+    store: Store,
+    ticket_id: int,
+    operator: str,
+    note: str = "",
+    *,
+    scratch_root: str | Path,
+    archive_root: str | Path,
+    outbox: Outbox | None = None,
+    clock: Clock | None = None,
+) -> RetryOutcome:
+    """Resolve a ticket by a simple retry and do what the retry means, at once.
+
+    A failed run's ticket: a new attempt waits for the scheduler (:func:`resolve_by_retry`).
+    A publication ticket: the run is published again now
+    (:func:`~dkist_processing_core.datacenter.products.publication.publish_pending`);
+    if that fails again, a new publication ticket holds the new error. A notification
+    ticket: the notice is queued again and ``outbox`` sends what waits.
+    """
+    from dkist_processing_core.datacenter.products.publication import publish_pending
+
+    with store.session() as session:
+        kind = get_ticket(session, ticket_id).kind
+        run_id = resolve_by_retry(session, ticket_id, operator, note, clock=clock).id
+    if kind == PUBLICATION:
+        outcomes = publish_pending(
+            store,
+            scratch_root=scratch_root,
+            archive_root=archive_root,
+            outbox=outbox,
+            clock=clock,
+            recipe_run_ids=[run_id],
+        )
+        publication = outcomes[0] if outcomes else None
+        return RetryOutcome(ticket_id, kind, run_id, publication)
+    if kind == NOTIFICATION and outbox is not None:
+        outbox.send_pending()
+    return RetryOutcome(ticket_id, kind, run_id)
 
 
 def _retry_after_success(

@@ -38,6 +38,7 @@ from dkist_processing_core.datacenter.store.models import (
     Recipe,
     RecipeInstance,
     RecipeRun,
+    RecipeRunPublication,
     Reprocessing,
     ResourcePool,
     Ticket,
@@ -334,7 +335,11 @@ def recipe_run_detail(
         .order_by(InputDatasetFrame.op_run_id, InputDatasetFrame.frame_kind)
     ).all()
     input_dataset = session.get(InputDataset, instance.input_dataset_id)
-    ticket = session.scalar(select(Ticket).where(Ticket.recipe_run_id == run.id))
+    # The run's newest ticket (a run whose publication failed twice has two).
+    ticket = session.scalar(
+        select(Ticket).where(Ticket.recipe_run_id == run.id).order_by(Ticket.id.desc()).limit(1)
+    )
+    publication = session.get(RecipeRunPublication, run.id)
     follow_ups = session.scalars(
         select(RecipeRun.id)
         .where(RecipeRun.retry_of_recipe_run_id == run.id)
@@ -399,6 +404,16 @@ def recipe_run_detail(
         "dataset_versions": [
             {"dataset_id": d, "version_id": v, "status": s} for d, v, s in versions
         ],
+        "publication": None
+        if publication is None
+        else {
+            "status": publication.status,
+            "attempts": publication.attempts,
+            "last_error": publication.last_error,
+            "version_id": publication.version_id,
+            "updated_at": _iso(publication.updated_at),
+            "published_at": _iso(publication.published_at),
+        },
     }
 
 
