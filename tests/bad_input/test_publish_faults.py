@@ -17,8 +17,9 @@ sent. After the kill:
   pass registers;
 - no notice is queued for an unregistered version, and no mail was sent.
 
-A later pass (its clock past the stale-claim time, after which a ``publishing`` claim is
-one whose publisher died) publishes the run: one version, a package equal to that of an
+Publishing the run again right away is skipped with a message naming the claim and when
+it may be taken again. A later pass (its clock past the stale-claim time, after which a
+``publishing`` claim is one whose publisher died) publishes the run: one version, a package equal to that of an
 uninterrupted publish (same files, same sha256), one notice, one mail, nothing staged.
 """
 
@@ -47,6 +48,7 @@ from dkist_processing_core.datacenter.products.outbox import store_outbox
 from dkist_processing_core.datacenter.products.publication import (
     DEFAULT_STALE_AFTER_S,
     publish_pending,
+    publish_run,
 )
 from dkist_processing_core.datacenter.store import open_store
 from dkist_processing_core.datacenter.store.models import (
@@ -215,6 +217,13 @@ def kill_then_publish_again(template, uninterrupted, point, port, mailbox) -> No
     store = open_store(None, work)
     try:
         assert_consistent(store, work / "archive", run_id)
+        # Right away, the dead publisher's claim is named (and when it may be taken again).
+        now = publish_run(
+            store, run_id, scratch_root=work / "scratch", archive_root=work / "archive", again=True
+        )
+        assert now.status == "skipped"
+        assert "another publisher claimed it at " in now.error
+        assert f"a claim older than {DEFAULT_STALE_AFTER_S:g} s is a dead publisher's" in now.error
         (outcome,) = later_pass(store, work, port)
         assert outcome.status == "published", outcome.error
         published_files = archive_files(work / "archive")
