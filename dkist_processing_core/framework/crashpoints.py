@@ -13,6 +13,21 @@ deterministically: a subprocess started with ``DKIST_CRASH_AT=<point>`` (or
 ``index-before-commit``
     the index rows of a new file are written but their transaction is not committed.
 
+Publishing a dataset version (the data center) passes these, in this order:
+
+``publish-copy``
+    one more file (path: the copy) is whole in the package being staged in
+    ``<archive>/.staging``; the others are not copied yet;
+``publish-staged``
+    the package is whole in its staging folder (path), not yet renamed into the archive;
+``publish-before-commit``
+    the package is in place in the archive (path) and the version's rows are written in
+    the store, not committed;
+``outbox-before-commit``
+    the PI's notice (path: its idempotency key) is inserted in the outbox, not committed;
+``outbox-queued``
+    the notice is queued (committed), not sent; the publication is not yet marked published.
+
 Both variables are read once, when this module is imported; without them a
 crash point is one comparison with ``None``.
 """
@@ -25,7 +40,16 @@ import signal
 ENV_POINT = "DKIST_CRASH_AT"
 ENV_MATCH = "DKIST_CRASH_MATCH"
 
-POINTS = ("write-before-rename", "write-after-rename", "index-before-commit")
+POINTS = (
+    "write-before-rename",
+    "write-after-rename",
+    "index-before-commit",
+    "publish-copy",
+    "publish-staged",
+    "publish-before-commit",
+    "outbox-before-commit",
+    "outbox-queued",
+)
 
 
 def _parse(spec: str | None) -> tuple[str, int] | None:

@@ -44,7 +44,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .libraries import NOT_INSTALLED, _distributions_of, distribution_version
+from .libraries import NOT_INSTALLED, distribution_version, distributions_of
 
 _CHUNK = 8 << 20
 
@@ -72,7 +72,7 @@ def sha256_of_file(path: Path) -> str:
 def _distribution_version(top_level_module: str) -> str:
     """``distribution==version`` of the package providing a module (found as the run report
     finds it, :mod:`.libraries`), else the module's own ``__version__``."""
-    for name in _distributions_of(top_level_module):
+    for name in distributions_of(top_level_module):
         installed = distribution_version(name)
         if installed != NOT_INSTALLED:
             return f"{name}=={installed}"

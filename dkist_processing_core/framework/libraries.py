@@ -24,7 +24,13 @@ import re
 from functools import cache
 from importlib.metadata import PackageNotFoundError, packages_distributions, requires, version
 
-__all__ = ["NOT_INSTALLED", "code_versions", "distribution_version", "normalise"]
+__all__ = [
+    "NOT_INSTALLED",
+    "code_versions",
+    "distribution_version",
+    "distributions_of",
+    "normalise",
+]
 
 NOT_INSTALLED = "not installed"
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -49,12 +55,13 @@ def _distributions_of_modules() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in packages_distributions().items()}
 
 
-def _distributions_of(module: str) -> tuple[str, ...]:
+def distributions_of(module: str) -> tuple[str, ...]:
     """The distributions that provide top-level module ``module``.
 
     A distribution named like its module (``dkist_processing_core`` ->
     ``dkist-processing-core``) is found directly; otherwise every installed
-    distribution's file list is searched once (slow, so cached).
+    distribution's file list is searched once (slow, so cached). Empty when no
+    installed distribution provides it (a module of a test or a notebook).
     """
     if distribution_version(normalise(module)) != NOT_INSTALLED:
         return (normalise(module),)
@@ -81,7 +88,7 @@ def _required(distribution: str) -> set[str]:
 def code_versions(workflow) -> dict[str, str]:
     """Versions of every library ``workflow``'s tasks use, by normalised name (sorted)."""
     top_modules = {_OWN_PACKAGE} | {n.task.__module__.split(".")[0] for n in workflow.nodes}
-    packages = {normalise(d) for module in top_modules for d in _distributions_of(module)}
+    packages = {normalise(d) for module in top_modules for d in distributions_of(module)}
     names = set(packages)
     for package in packages:
         names |= _required(package)

@@ -101,12 +101,31 @@ def _resolve(path: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-def run_chunk(function: str, items_json: str, arguments_json: str) -> str:
+def run_chunk(
+    function: str, items_json: str, arguments_json: str, writer_json: str = "null"
+) -> str:
     """Run one chunk (in this process or on a worker); never raises for an item's error.
 
+    ``writer_json``, on a worker: ``{"scratch_dir": ..., "writer": ...}``, the task whose
+    chunk it is; the temporary files of the chunk's atomic writes are recorded as that
+    task's (:meth:`~.scratch.Scratch.record_temporary`), as in the task's own process.
     Returns JSON ``{"results": [...], "error": null}``, or, when an item fails,
     the results before it and ``"error": {"item": ..., "message": ..., "traceback": ...}``.
     """
+    owner = json.loads(writer_json)
+    if owner is None:
+        return _run_chunk(function, items_json, arguments_json)
+    from .atomic import temporaries_recorded_by
+    from .scratch import Scratch
+
+    with (
+        Scratch(owner["scratch_dir"], writer=owner["writer"]) as scratch,
+        temporaries_recorded_by(scratch.record_temporary),
+    ):
+        return _run_chunk(function, items_json, arguments_json)
+
+
+def _run_chunk(function: str, items_json: str, arguments_json: str) -> str:
     items = json.loads(items_json)
     results: list[Any] = []
     try:
@@ -249,6 +268,10 @@ def _on_cluster(
     size = _chunk_size(configured, chunk_size, min_chunk_size, len(items), workers)
     chunks = [json.dumps(c) for c in chunked(items, size)]
     token = uuid.uuid4().hex[:8]
+    scratch = getattr(task, "scratch", None)
+    writer_json = json.dumps(
+        None if scratch is None else {"scratch_dir": str(scratch.root), "writer": scratch.writer}
+    )
     task.logger.info(
         "%s: %d frames in %d chunks of %d on %d Dask workers",
         description, len(items), len(chunks), size, workers,
@@ -258,7 +281,7 @@ def _on_cluster(
 
     def submit(i: int):
         future = client.submit(
-            run_chunk, path, chunks[i], arguments_json,
+            run_chunk, path, chunks[i], arguments_json, writer_json,
             key=f"{task.name}-chunk{i:05d}-{token}", pure=False, retries=0,
         )  # fmt: skip
         index[future.key] = i

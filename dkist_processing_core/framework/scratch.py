@@ -23,9 +23,12 @@ frame); a second reservation of the same name is refused with an error naming
 both sources. Then the bytes go to a temporary ``.part`` file, which is renamed
 into place, and only then are the file's tags committed (the row stops being
 pending). A process killed at any of these steps leaves a pending row, a
-``.part`` file, or a file that no index row completes; before the task runs
-again, :meth:`Scratch.remove_written_by` and :meth:`Scratch.discard_leftovers`
-remove exactly these, and the task's completed files of an earlier attempt.
+``.part`` file, or a file that no index row completes. Every temporary ``.part``
+file a task's atomic write makes is recorded as the task's before it is created
+(:meth:`Scratch.record_temporary`), wherever in the scratch the task writes, also
+beside another task's files. Before the task runs again,
+:meth:`Scratch.remove_written_by` and :meth:`Scratch.discard_leftovers` remove
+exactly these, and the task's completed files of an earlier attempt.
 Pending files are never found by a query.
 """
 
@@ -77,6 +80,18 @@ END;
 """
 
 
+# The temporary files of a task's atomic writes, wherever in the scratch it writes them.
+_TEMPORARIES = """
+CREATE TABLE IF NOT EXISTS temporaries (
+    path TEXT PRIMARY KEY,
+    writer TEXT NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS temporaries_by_writer ON temporaries(writer);
+"""
+_SCHEMA += _TEMPORARIES
+
+
 class ScratchError(Exception):
     """A scratch operation that cannot be carried out; the message names the file."""
 
@@ -95,7 +110,11 @@ _NEW_COLUMNS = {"source": "TEXT", "pending": "INTEGER NOT NULL DEFAULT 0"}
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Bring an index made by an older version up to date (columns added since)."""
+    """Bring an index made by an older version up to date (columns and tables added since)."""
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'temporaries'"
+    ).fetchone():
+        conn.executescript(_TEMPORARIES)  # IF NOT EXISTS: another process may add it meanwhile
     have = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
     for name, kind in _NEW_COLUMNS.items():
         if name not in have:
@@ -412,25 +431,71 @@ class Scratch:
                         leftover.unlink()
         return len(paths)
 
-    def discard_leftovers(self, writer: str) -> list[Path]:
-        """Delete the files in ``writer``'s own folder that no index row records.
+    # -- temporary files of atomic writes ----------------------------------------
+    def record_temporary(self, path: Path | str) -> None:
+        """Record, before it is created, a temporary file this scratch's writer will write.
 
-        Every name :meth:`path_for` gives ``writer`` lies in that folder, so a file
-        there that the index does not know is what a killed write left: a
-        temporary ``.part`` file, or a file renamed into place but never indexed
-        (also by a task that writes a file itself and then :meth:`add` s it).
-        Run before the task runs again; returns the paths removed.
+        The executors make every atomic write of a task call this
+        (:func:`~dkist_processing_core.framework.atomic.temporaries_recorded_by`), so a
+        temporary ``.part`` file a kill leaves is the task's wherever it lies in the
+        scratch, also beside another task's files (the dataset ASDF beside the L1
+        frames). Files outside the scratch and writes with no writer are not recorded.
+        Inside :meth:`batch` the record is committed with the batch.
         """
+        if self.writer is None:
+            return
+        stored = self._stored_path(Path(path))
+        if Path(stored).is_absolute():
+            return
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO temporaries(path, writer, created) VALUES (?, ?, ?)",
+                (stored, self.writer, time.time()),
+            )
+
+    def temporaries_of(self, writer: str) -> list[Path]:
+        """The temporary files recorded for ``writer`` (most no longer exist: renamed)."""
+        rows = self._db().execute(
+            "SELECT path FROM temporaries WHERE writer = ? ORDER BY path", (writer,)
+        )
+        return [self._absolute(r[0]) for r in rows]
+
+    def forget_temporaries(self, writer: str) -> None:
+        """Drop ``writer``'s records of temporary files (its run finished: none is left)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM temporaries WHERE writer = ?", (writer,))
+
+    def discard_leftovers(self, writer: str) -> list[Path]:
+        """Delete what ``writer``'s killed writes left: its recorded temporary files
+        wherever they lie, and the files in its own folder that no index row records.
+
+        Every temporary ``.part`` file of a task's atomic writes is recorded before it
+        is created (:meth:`record_temporary`), in whichever folder it lies. Every name
+        :meth:`path_for` gives ``writer`` lies in its own folder, so a file there that
+        the index does not know is what a killed write left: a temporary file, or a
+        file renamed into place but never indexed (also by a task that writes a file
+        itself and then :meth:`add` s it). Run before the task runs again; returns the
+        paths removed.
+        """
+        removed = []
+        for path in self.temporaries_of(writer):
+            if path.is_relative_to(self.root) and (path.is_file() or path.is_symlink()):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+        self.forget_temporaries(writer)
         folder = self.root / writer
         if not folder.is_dir():
-            return []
+            return removed
+        # Files the index records, and other writers' recorded temporary files (theirs).
         known = {
             self._absolute(r[0])
             for r in self._db().execute(
-                "SELECT path FROM files WHERE path LIKE ?", (f"{writer}/%",)
+                "SELECT path FROM files WHERE path LIKE ?1 "
+                "UNION ALL SELECT path FROM temporaries WHERE path LIKE ?1",
+                (f"{writer}/%",),
             )
         }
-        removed = []
         for path in sorted(folder.rglob("*")):
             if (path.is_file() or path.is_symlink()) and path not in known:
                 with contextlib.suppress(FileNotFoundError):

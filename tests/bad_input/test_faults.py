@@ -4,7 +4,8 @@ Each kill case runs ``dkist-processing run`` on a tiny VBI observation in a subp
 kills itself (SIGKILL) in the middle of the named task's first atomic write (its bytes in the
 ``.part`` file, not yet renamed), then runs the same spec again in-process: the rerun
 completes, and its L1 frames equal those of an uninterrupted run (data; headers but the
-per-file keywords). The scratch keeps no leftover of the killed attempt.
+per-file keywords). The scratch keeps no leftover of the killed attempt anywhere (a task's
+temporary files are recorded as its own wherever it writes them).
 """
 
 from __future__ import annotations
@@ -88,11 +89,12 @@ def test_kill_9_in_any_task_then_a_rerun_completes_equal(
     for name, (data, cards) in uninterrupted.items():
         np.testing.assert_array_equal(rerun[name][0], data, err_msg=name)
         assert rerun[name][1] == cards, name
-    # The killed attempt's unfinished files in the task's own folder are gone. (The dataset
-    # ASDF is written beside the L1 frames, in another task's folder: its temporary file is
-    # not yet cleaned up there; it never replaces a product.)
-    leftovers = list((Path(spec.scratch_dir) / task).rglob("*.part"))
+    # The killed attempt's unfinished files are gone from the whole scratch, also the
+    # dataset ASDF's temporary file, written beside the L1 frames in another task's folder.
+    leftovers = list(Path(spec.scratch_dir).rglob("*.part"))
     assert leftovers == []
+    with Scratch(spec.scratch_dir) as scratch:
+        assert scratch.temporaries_of(task) == []
 
 
 def _closed_port() -> int:

@@ -11,19 +11,27 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import typer
+from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from dkist_processing_core import __version__
 from dkist_processing_core.cli.errors import CONFIGURATION_ERRORS
 from dkist_processing_core.cli.main import register_datacenter
 from dkist_processing_core.datacenter.planning import recipes
-from dkist_processing_core.datacenter.store import SQLITE_FILE_NAME, open_store
+from dkist_processing_core.datacenter.store import (
+    SQLITE_FILE_NAME,
+    alembic_config,
+    open_store,
+    upgrade,
+)
+from dkist_processing_core.datacenter.store.models import Proposal
 
 SCRIPT = Path(sys.executable).parent / "dkist-processing"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "dkist_processing_core.cli"]
@@ -175,6 +183,17 @@ def test_cron_with_an_smtp_server_without_port_stops_before_anything_runs(tmp_pa
     assert list(tmp_path.iterdir()) == []  # no store, no outbox, no scratch
 
 
+def test_an_smtp_server_without_port_in_the_environment_names_the_variable(tmp_path):
+    result = cli("publish", "--workdir", str(tmp_path), env={"DKIST_PROCESSING_SMTP": "mailhost"})
+    assert_error(result, "DKIST_PROCESSING_SMTP 'mailhost'", "HOST:PORT", code=2)
+
+
+def test_run_with_an_unknown_executor_names_the_choices(tmp_path):
+    path = spec_file(tmp_path, valid_spec(tmp_path))
+    result = cli("run", str(path), "--executor", "spark")
+    assert_error(result, "'--executor'", "'spark' is not one of 'local', 'dask'", code=2)
+
+
 def test_a_corrupted_sqlite_file(tmp_path):
     (tmp_path / SQLITE_FILE_NAME).write_bytes(os.urandom(8192))
     result = cli("status", "--workdir", str(tmp_path))
@@ -204,6 +223,62 @@ def test_a_malformed_database_url(url):
     result = cli("status", "--database-url", url)
     assert_error(result, "database URL", "sqlite:///PATH", code=2)
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_a_database_url_of_an_unsupported_database():
+    result = cli("status", "--database-url", f"mysql://u:{PASSWORD}@db.example.org/x")
+    assert_error(
+        result, "'mysql://u:***@db.example.org/x'", "'mysql' database is not supported",
+        "sqlite:///PATH", code=2,
+    )  # fmt: skip
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_a_malformed_database_url_in_the_environment_names_the_variable(tmp_path):
+    url = f"postgresql://u:{PASSWORD}@db.example.org:port/x"
+    result = cli("status", env={"DKIST_PROCESSING_DATABASE_URL": url})
+    assert_error(result, "DKIST_PROCESSING_DATABASE_URL: database URL", "cannot be parsed", code=2)
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_a_truncated_sqlite_file(tmp_path):
+    open_store(workdir=tmp_path).dispose()
+    path = tmp_path / SQLITE_FILE_NAME
+    os.truncate(path, path.stat().st_size // 2)
+    assert_error(cli("status", "--workdir", str(tmp_path)), str(path), "malformed")
+
+
+def _revision(path: Path) -> str:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+
+
+def test_a_store_made_by_a_newer_version_is_named_and_left_as_it_is(tmp_path):
+    open_store(workdir=tmp_path).dispose()
+    path = tmp_path / SQLITE_FILE_NAME
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    for command in (["status"], ["db", "upgrade"], ["runs", "list"]):
+        result = cli(*command, "--workdir", str(tmp_path))
+        assert_error(
+            result, str(path), "schema revision '9999_from_the_future'", "does not know",
+            f"dkist-processing-core {__version__}", "newer version",
+        )  # fmt: skip
+    assert _revision(path) == "9999_from_the_future"
+
+
+def test_a_store_behind_the_code_is_migrated_and_keeps_its_rows(tmp_path):
+    path = tmp_path / SQLITE_FILE_NAME
+    upgrade(f"sqlite:///{path}", "0003")
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO proposal (id, principal_investigator, priority) VALUES ('pid_1_2', 'A. Person', 0)"
+        )
+    result = cli("status", "--workdir", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _revision(path) == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with open_store(workdir=tmp_path).session() as s:
+        assert s.get(Proposal, "pid_1_2").principal_investigator == "A. Person"
 
 
 def test_a_parameter_value_of_the_wrong_type_names_the_parameter(tmp_path):

@@ -114,6 +114,28 @@ def test_run_chunk_reports_the_failing_item_as_json():
     assert describe_item(3) == "3" and chunked([1, 2, 3], 2) == [[1, 2], [3]]
 
 
+def test_a_chunk_on_a_worker_records_its_temporary_files_as_the_task_s(tmp_path):
+    import json
+
+    scratch_dir = str(tmp_path / "scratch")
+    out = json.loads(
+        run_chunk(  # as a Dask worker runs it: no recorder of the task's process is set here
+            "tests.framework.chunked_for_tests:square_frames",
+            json.dumps([{"path": "a.fits", "index": 1}, {"path": "b.fits", "index": 2}]),
+            json.dumps({"scratch_dir": scratch_dir, "writer": "Squares"}),
+            json.dumps({"scratch_dir": scratch_dir, "writer": "Squares"}),
+        )
+    )
+    assert out["error"] is None
+    with Scratch(scratch_dir) as scratch:
+        recorded = scratch.temporaries_of("Squares")
+        written = scratch.written_by("Squares")
+    assert len(recorded) == len(written) == 2
+    for temporary in recorded:  # renamed into place: each the temporary of a written file
+        assert not temporary.exists() and temporary.name.endswith(".part")
+        assert any(temporary.name.startswith(f".{w.name}.") for w in written)
+
+
 # -- on a real Dask cluster --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def client():

@@ -1,10 +1,13 @@
 import multiprocessing as mp
+import os
+import signal
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
 from dkist_processing_core.framework import Scratch, ScratchConflict, ScratchError, atomic_write
+from dkist_processing_core.framework.atomic import temporaries_recorded_by
 
 
 @pytest.fixture
@@ -184,6 +187,34 @@ def test_remove_written_by_takes_unfinished_writes_and_their_part_files(scratch)
     assert scratch.discard_leftovers("Writer") == [stray]
     assert not stray.exists()
     assert scratch.write_bytes(b"new", ["OUT"], "pending").read_bytes() == b"new"
+
+
+def _write_beside_and_die(root, target) -> None:
+    """A task's atomic write into another task's folder, killed (SIGKILL) before its rename."""
+    scratch = Scratch(root, writer="WriteAsdf")
+    with temporaries_recorded_by(scratch.record_temporary), atomic_write(target) as f:
+        f.write(b"half an ASDF")
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_write_beside_another_task_s_files_is_its_writer_s_leftover(tmp_path):
+    root = tmp_path / "scratch"
+    l1 = Scratch(root, writer="WriteL1")
+    frame = l1.write_bytes(b"frame", ["L1"], "frame.fits")
+    target = frame.parent / "dataset.asdf"  # in WriteL1's folder
+    child = mp.get_context("fork").Process(target=_write_beside_and_die, args=(root, target))
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+    (part,) = frame.parent.glob(".dataset.asdf.*.part")
+    asdf = Scratch(root, writer="WriteAsdf")
+    assert asdf.temporaries_of("WriteAsdf") == [part]
+    assert l1.discard_leftovers("WriteL1") == []  # not the L1 task's: it is recorded
+    assert part.exists()
+    assert asdf.discard_leftovers("WriteAsdf") == [part]
+    assert not part.exists() and not target.exists() and frame.read_bytes() == b"frame"
+    assert asdf.temporaries_of("WriteAsdf") == []
 
 
 def test_an_index_from_an_older_version_gets_the_new_columns(tmp_path):

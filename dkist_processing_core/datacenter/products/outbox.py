@@ -35,6 +35,7 @@ from dkist_processing_core.datacenter.products.catalog.notify import Outbox, Out
 from dkist_processing_core.datacenter.store import Store
 from dkist_processing_core.datacenter.store.models import OutboxMessage as OutboxRow
 from dkist_processing_core.datacenter.store.models import Ticket
+from dkist_processing_core.framework.crashpoints import crash_point
 
 __all__ = [
     "OutboxError",
@@ -100,7 +101,9 @@ class StoreOutbox:
             statement = (
                 insert(OutboxRow).values(**values).on_conflict_do_nothing().returning(OutboxRow.key)
             )
-            return session.execute(statement).scalar() is not None
+            added = session.execute(statement).scalar() is not None
+            crash_point("outbox-before-commit", key)
+            return added
 
     def _stale(self, now: float) -> datetime:
         return _when(now) - timedelta(seconds=self.stale_claim_s)

@@ -163,6 +163,20 @@ def _claim(
         )
 
 
+def _why_not_claimed(store: Store, recipe_run_id: int, stale_after_s: float) -> str:
+    with store.session() as session:
+        row = session.get(RecipeRunPublication, recipe_run_id)
+        status, since = (row.status, row.updated_at) if row is not None else (None, None)
+    if status == PUBLISHING:
+        return (
+            f"another publisher claimed it at {since:%Y-%m-%d %H:%M:%S} UTC; a claim older than "
+            f"{stale_after_s:g} s is a dead publisher's and is taken again then"
+        )
+    if status == FAILED:
+        return "its publication failed: publish it again (dkist-processing publish RUN)"
+    return f"its publication is {status}"
+
+
 def _remove_leftovers(archive_root: Path, recipe_run_id: int) -> None:
     root = staging_root(archive_root)
     if root.is_dir():
@@ -220,7 +234,7 @@ def publish_run(
     attempt = _claim(store, recipe_run_id, clock, stale_after_s, again)
     if attempt is None:
         return PublicationOutcome(
-            recipe_run_id, "skipped", error="another publisher has it (or it failed: publish again)"
+            recipe_run_id, "skipped", error=_why_not_claimed(store, recipe_run_id, stale_after_s)
         )
     _remove_leftovers(archive_root, recipe_run_id)
     staging = staging_root(archive_root) / f"{recipe_run_id}-{attempt}"

@@ -43,6 +43,7 @@ from dkist_processing_core.datacenter.store.models import (
     RecipeRun,
 )
 from dkist_processing_core.framework import RunReport, Scratch, read_run_report
+from dkist_processing_core.framework.crashpoints import crash_point
 
 __all__ = ["PublishError", "Published", "publish_recipe_run"]
 
@@ -167,6 +168,8 @@ def publish_recipe_run(
             provenance=provenance,
             also_recipe_run_ids=manual.made_by_run_ids if manual is not None else (),
         )
+        session.flush()
+        crash_point("publish-before-commit", result.package_path)
     key = None
     if outbox is not None and proposal is not None and proposal.principal_investigator_email:
         key, _ = outbox.queue_version_available(
@@ -178,6 +181,7 @@ def publish_recipe_run(
             summary=f"{result.dataset_inventory.frame_count} Level 1 frames.",
             recipe_run_id=recipe_run_id,
         )
+        crash_point("outbox-queued", key)
         outbox.send_pending()
     return Published(
         recipe_run_id, dataset_id, registered.version_id, result.package_path, result.created, key

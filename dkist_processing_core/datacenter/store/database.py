@@ -8,9 +8,10 @@ variable ``DKIST_PROCESSING_DATABASE_URL``, or a SQLite file
 Opening fails with a :class:`StoreError` that names the store (its URL with the
 password masked, or its file) and what to do: :class:`StoreConfigurationError`
 for a URL that cannot be used, :class:`StoreMissing` when a caller that only
-reads (``open_store(..., create=False)``) points where no store exists, and
+reads (``open_store(..., create=False)``) points where no store exists,
 :class:`StoreUnavailable` for a server that cannot be reached or a file that is
-not a database.
+not a database, and :class:`StoreSchemaUnknown` for a store whose schema a newer
+version made.
 
 SQLite runs in WAL mode with a busy timeout, and every transaction starts with
 ``BEGIN IMMEDIATE``: writers queue for the single write lock instead of failing
@@ -60,6 +61,10 @@ class StoreUnavailable(StoreError):
     """The database server cannot be reached, or the file is not a usable database."""
 
 
+class StoreSchemaUnknown(StoreError):
+    """The store's schema revision is one these migrations do not know (a newer version's)."""
+
+
 def masked(url: str) -> str:
     """``url`` with its password replaced by ``***`` (also when the URL does not parse)."""
     try:
@@ -74,7 +79,10 @@ def database_url(url: str | None = None, workdir: str | Path | None = None) -> s
         return normalise_url(url)
     from_env = os.environ.get(DATABASE_URL_ENV)
     if from_env:
-        return normalise_url(from_env)
+        try:
+            return normalise_url(from_env)
+        except StoreConfigurationError as error:
+            raise StoreConfigurationError(f"{DATABASE_URL_ENV}: {error}") from None
     if workdir is None:
         raise StoreConfigurationError(
             f"no database given: pass a database URL, set {DATABASE_URL_ENV}, "
@@ -97,8 +105,9 @@ def normalise_url(url: str) -> str:
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif not (parsed.drivername.startswith("sqlite") or parsed.drivername.startswith("postgresql")):
         raise StoreConfigurationError(
-            f"database URL {parsed.render_as_string(hide_password=True)!r}: "
-            "expected a sqlite:/// or postgresql:// URL"
+            f"database URL {parsed.render_as_string(hide_password=True)!r}: the "
+            f"{parsed.drivername!r} database is not supported; expected sqlite:///PATH or "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         )
     return parsed.render_as_string(hide_password=False)
 
@@ -185,14 +194,42 @@ def alembic_config(connection=None, url: str | None = None):
     return config
 
 
+def _refuse_unknown_revisions(connection, config, engine: Engine) -> None:
+    """A store at a revision these migrations do not know was made by a newer version."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from dkist_processing_core import __version__
+
+    script = ScriptDirectory.from_config(config)
+    known = {r.revision for r in script.walk_revisions()}
+    unknown = [
+        r for r in MigrationContext.configure(connection).get_current_heads() if r not in known
+    ]
+    if unknown:
+        raise StoreSchemaUnknown(
+            f"metadata store {engine.url.render_as_string(hide_password=True)} is at schema "
+            f"revision {', '.join(map(repr, unknown))}, which dkist-processing-core "
+            f"{__version__} does not know (its newest is {script.get_current_head()!r}): a "
+            "newer version made or migrated it; use that version (a store is never migrated "
+            "down)"
+        )
+
+
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
-    """Run the Alembic migrations up to ``revision`` on the database."""
+    """Run the Alembic migrations up to ``revision`` on the database.
+
+    Raises :class:`StoreSchemaUnknown` for a store at a revision these migrations do not
+    know (made or migrated by a newer version), before changing anything.
+    """
     from alembic import command
 
     engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
         with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), revision)
+            config = alembic_config(connection)
+            _refuse_unknown_revisions(connection, config, engine)
+            command.upgrade(config, revision)
     finally:
         if engine is not url_or_engine:
             engine.dispose()

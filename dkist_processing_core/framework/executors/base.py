@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, temporaries_recorded_by
 from ..context import RunContext
 from ..errors import ExpectedError, is_expected
 from ..fingerprint import (
@@ -252,7 +252,10 @@ def _execute_task(
         start = time.perf_counter()
         logger.info("started (%s)", reason)
         try:
-            node.task(context, name=task_name).run()
+            # Each temporary file of the task's atomic writes is recorded as the task's,
+            # wherever it lies, before it is created: a kill leaves nothing unattributed.
+            with temporaries_recorded_by(scratch.record_temporary):
+                node.task(context, name=task_name).run()
         except Exception as e:
             message = f"{type(e).__name__}: {e}"
             if is_expected(e):
@@ -272,6 +275,7 @@ def _execute_task(
             ),
             input_dataset_read=context.input_dataset_read,
         )
+        scratch.forget_temporaries(task_name)  # all renamed into place
         journal.finish(task_name, SUCCEEDED, fingerprint=fingerprint.model_dump_json())
         logger.info("completed in %.2f s", time.perf_counter() - start)
         return journal.record(task_name)

@@ -45,6 +45,7 @@ from pydantic import BaseModel
 
 from dkist_processing_core.datacenter.products.catalog.checksums import sha256_file
 from dkist_processing_core.framework.atomic import atomic_write
+from dkist_processing_core.framework.crashpoints import crash_point
 
 __all__ = [
     "DistributionPackage",
@@ -162,12 +163,14 @@ def build_package(
             if dst.exists():
                 raise ValueError(f"{src}: two frames share the file name {src.name}")
             shutil.copyfile(src, dst)
+            crash_point("publish-copy", dst)
             kinds[dst.name] = "frame"
         for kind, src in products.items():
             src = Path(src)
             if (staging / src.name).exists():
                 raise ValueError(f"{src}: file name {src.name} already used in the package")
             shutil.copyfile(src, staging / src.name)
+            crash_point("publish-copy", staging / src.name)
             kinds[src.name] = kind
         _write_json(staging / "parameter_values.json", list(parameter_values))
         kinds["parameter_values.json"] = "parameter_values"
@@ -204,6 +207,7 @@ def build_package(
         os.chmod(staging / MANIFEST, file_mode)
         os.chmod(staging / CHECKSUMS, file_mode)
         _fsync_dir(staging)
+        crash_point("publish-staged", staging)
         try:
             os.rename(staging, final)  # fails if another writer got there first
         except OSError as e:
