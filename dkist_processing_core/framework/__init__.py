@@ -16,7 +16,13 @@ from .executors import (
 )
 from .libraries import code_versions
 from .parameters import Parameter, ParameterValueError
-from .registry import Instrument, WorkflowNotFound, instruments, resolve_workflow
+from .registry import (
+    Instrument,
+    WorkflowNotFound,
+    installed_instrument,
+    instruments,
+    resolve_workflow,
+)
 from .scratch import Scratch, ScratchConflict, ScratchError
 from .spec import InputDataset, InputFrame, ParameterValue, RunProvenance, RunSpec
 from .task import Task
@@ -51,6 +57,7 @@ __all__ = [
     "atomic_write",
     "code_versions",
     "execute_task",
+    "installed_instrument",
     "instruments",
     "is_expected",
     "read_run_report",

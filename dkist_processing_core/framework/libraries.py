@@ -20,7 +20,11 @@ report (:class:`~dkist_processing_core.framework.executors.base.RunReport`).
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import site
+import sysconfig
 from functools import cache
 from importlib.metadata import PackageNotFoundError, packages_distributions, requires, version
 
@@ -55,16 +59,46 @@ def _distributions_of_modules() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in packages_distributions().items()}
 
 
+@cache
+def _site_folders() -> tuple[str, ...]:
+    folders = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    folders.update(getattr(site, "getsitepackages", list)())
+    if site.ENABLE_USER_SITE:
+        folders.add(site.getusersitepackages())
+    return tuple(os.path.realpath(f) + os.sep for f in folders if f)
+
+
+def _in_site_folder(module: str) -> bool:
+    """Whether top-level ``module`` is imported from an installation folder (site-packages)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # __main__ of a notebook or script has no spec
+        return False
+    if spec is None:
+        return False
+    where = spec.origin if spec.origin not in (None, "namespace") else None
+    if where is None and spec.submodule_search_locations:
+        where = next(iter(spec.submodule_search_locations), None)
+    if where is None or where in ("built-in", "frozen"):
+        return False
+    return os.path.realpath(where).startswith(_site_folders())
+
+
 def distributions_of(module: str) -> tuple[str, ...]:
     """The distributions that provide top-level module ``module``.
 
     A distribution named like its module (``dkist_processing_core`` ->
-    ``dkist-processing-core``) is found directly; otherwise every installed
-    distribution's file list is searched once (slow, so cached). Empty when no
-    installed distribution provides it (a module of a test or a notebook).
+    ``dkist-processing-core``) is found directly; otherwise, for a module
+    imported from an installation folder (site-packages), every installed
+    distribution's file list is searched once (seconds, so cached). A module
+    imported from elsewhere (a test, a notebook, a benchmark, a folder on
+    ``PYTHONPATH``) is provided by no distribution, so that search is skipped;
+    an editable install must then be named like its module to be found.
     """
     if distribution_version(normalise(module)) != NOT_INSTALLED:
         return (normalise(module),)
+    if not _in_site_folder(module):
+        return ()
     return _distributions_of_modules().get(module, ())
 
 

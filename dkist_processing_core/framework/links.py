@@ -44,9 +44,9 @@ def workflow_doc_path(instrument: str, workflow: str, version: str) -> str:
 
 def _installed(instrument: str):
     """The installed instrument of that name; one that is not installed names no addresses."""
-    from .registry import Instrument, instruments
+    from .registry import Instrument, installed_instrument
 
-    return instruments().get(instrument) or Instrument(name=instrument, version="")
+    return installed_instrument(instrument) or Instrument(name=instrument, version="")
 
 
 def workflow_doc_url(instrument: str, workflow: str, version: str) -> str:

@@ -125,6 +125,29 @@ def instruments() -> dict[str, Instrument]:
     return found
 
 
+@cache
+def installed_instrument(name: str) -> Instrument | None:
+    """The installed instrument ``name``, or ``None``.
+
+    Only the entry point of that name is loaded (an instrument's entry point
+    is named like the instrument): loading one instrument imports its
+    workflows and everything their tasks import, seconds that a process
+    running another instrument's workflow need not pay. An instrument whose
+    entry point has another name is still found, by loading them all.
+    """
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        found = ep.load()
+        if not isinstance(found, Instrument):
+            raise TypeError(f"entry point {ep.name} = {ep.value} is not an Instrument")
+        if found.name == name:
+            return found
+    return instruments().get(name)
+
+
+def _named_entry_point(name: str) -> bool:
+    return bool(entry_points(group=ENTRY_POINT_GROUP, name=name))
+
+
 def resolve_workflow(reference: str, version: str | None = None) -> Workflow:
     """The workflow named by ``reference``; its version must equal ``version`` if given."""
     if ":" not in reference:
@@ -133,17 +156,24 @@ def resolve_workflow(reference: str, version: str | None = None) -> Workflow:
             "or 'package.module:attribute'"
         )
     left, right = reference.split(":", 1)
-    registered = instruments()
-    if left in registered:
-        workflow = registered[left].workflow(right)
-    else:
+    # An instrument by its entry point's name first, then a module path; only when neither
+    # is found are all instruments loaded (their names for the message, or one whose entry
+    # point is named otherwise).
+    found = installed_instrument(left) if _named_entry_point(left) else None
+    module = None
+    if found is None:
         try:
             module = importlib.import_module(left)
         except ImportError as e:
-            raise WorkflowNotFound(
-                f"{left!r} is neither an installed instrument ({sorted(registered)}) "
-                f"nor an importable module: {e}"
-            ) from e
+            found = instruments().get(left)
+            if found is None:
+                raise WorkflowNotFound(
+                    f"{left!r} is neither an installed instrument ({sorted(instruments())}) "
+                    f"nor an importable module: {e}"
+                ) from e
+    if found is not None:
+        workflow = found.workflow(right)
+    else:
         workflow = module
         for part in right.split("."):
             try:

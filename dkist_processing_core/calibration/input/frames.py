@@ -25,9 +25,9 @@ from .validation import (
 FITS_BLOCK = 2880
 
 
-def _open_checked(path: Path) -> fits.HDUList:
+def _open_checked(path: Path, *, scaled: bool = True) -> fits.HDUList:
     try:
-        hdul = fits.open(path, memmap=False, checksum=True)
+        hdul = fits.open(path, memmap=False, checksum=True, do_not_scale_image_data=not scaled)
     except (OSError, ValueError, TypeError) as e:
         raise InputFrameError(f"{path}: not a readable FITS file ({e})") from e
     return hdul
@@ -117,17 +117,17 @@ def read_raw_frame(path: Path | str, expected_shape: tuple[int, ...] | None = No
     with warnings.catch_warnings():
         warnings.simplefilter("error", AstropyUserWarning)  # astropy only warns on bad checksums
         try:
-            with _open_checked(path) as hdul:
+            with _open_checked(path, scaled=False) as hdul:
                 hdu = data_hdu(hdul, path)
                 header = hdu.header.copy()
-                data = np.asarray(hdu.data, dtype=np.float64)
+                data = _physical_float64(hdu.data, header)
         except AstropyUserWarning as e:
             raise InputFrameError(f"{path}: {e}") from e
         except (OSError, ValueError, TypeError) as e:
             raise InputFrameError(f"{path}: data cannot be read ({e})") from e
     if data.ndim == 3 and data.shape[0] == 1:
         data = data[0]
-    if data.dtype.kind == "f":
+    if header.get("BITPIX", 16) < 0:
         # Non-finite pixels the door accepted (see .validation) are NaN from here on.
         data[np.isinf(data)] = np.nan
     if data.ndim != 2:
@@ -137,6 +137,28 @@ def read_raw_frame(path: Path | str, expected_shape: tuple[int, ...] | None = No
             f"{path}: frame shape {data.shape} differs from the dataset's {tuple(expected_shape)}"
         )
     return header, data
+
+
+def _physical_float64(stored: np.ndarray, header: fits.Header) -> np.ndarray:
+    """``stored * BSCALE + BZERO`` as float64, in one pass over the stored (raw) values.
+
+    astropy's scaling of a pseudo-unsigned int16 frame (``BZERO = 32768``) makes a uint16
+    copy that ``float64`` then copies again; here the byte swap, the conversion and the
+    scaling are one ufunc loop into the result. Integer pixels equal to ``BLANK`` are NaN.
+    """
+    bscale, bzero = float(header.get("BSCALE", 1.0)), float(header.get("BZERO", 0.0))
+    data = np.empty(stored.shape, dtype=np.float64)
+    if bscale != 1.0:
+        np.multiply(stored, bscale, out=data)
+        if bzero:
+            data += bzero
+    elif bzero:
+        np.add(stored, bzero, out=data)
+    else:
+        data[...] = stored
+    if stored.dtype.kind in "iu" and "BLANK" in header:
+        data[stored == header["BLANK"]] = np.nan
+    return data
 
 
 _TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool"}

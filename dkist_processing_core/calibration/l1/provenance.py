@@ -24,7 +24,7 @@ from astropy.io import fits
 from pydantic import BaseModel, ConfigDict, Field
 
 from ... import __version__ as library_version
-from ...framework import Instrument, RunContext, instruments
+from ...framework import Instrument, RunContext, installed_instrument
 
 __all__ = [
     "HISTORY_PREFIX",
@@ -228,7 +228,7 @@ def l1_provenance(context: RunContext) -> L1Provenance:
     given = context.provenance
     name = context.instrument or "unknown"
     # An instrument that is not installed (a workflow named by import path) names no addresses.
-    instrument = instruments().get(name) or Instrument(name=name, version="")
+    instrument = installed_instrument(name) or Instrument(name=name, version="")
     package = instrument.package_name
     dataset_id = given.dataset_id or f"D{context.recipe_run_id:07d}"
     input_dataset_id = context.input_dataset.input_dataset_id

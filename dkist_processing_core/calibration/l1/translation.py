@@ -21,6 +21,7 @@ from typing import Any
 
 from astropy.io import fits
 
+from . import spec_cache
 from .errors import L1HeaderError
 
 __all__ = [
@@ -110,33 +111,45 @@ def _missing_keyword_error(err: KeyError, source: str) -> L1HeaderError:
 
 
 @functools.lru_cache(maxsize=16)
-@quiet
 def _translation_rules(instrument: str) -> tuple[tuple[str, bool, bool, Any, bool, Any], ...]:
     """The level-0 SPEC-0214 schema of an instrument as translation rules, in schema order.
 
     Each rule is ``(key, copied, schema_only, rename, required, type)`` as read by
-    ``dkist_header_validator.translator._translate_key``. Loading the schema takes seconds, so
-    it is done once per instrument and process.
+    ``dkist_header_validator.translator._translate_key``. Expanding the schema takes seconds,
+    so it is done once per instrument and specifications version, and kept on disk
+    (:mod:`.spec_cache`); a process reads it once.
     """
+    name = "spec214-l0-rules-" + re.sub(r"[^A-Za-z0-9._-]", "_", instrument)
+    rules = spec_cache.cached(name, lambda: _build_translation_rules(instrument))
+    return tuple(tuple(rule) for rule in rules)
+
+
+@quiet
+def _build_translation_rules(instrument: str) -> list[list]:
     from dkist_fits_specifications.spec214 import level0
 
     sections = level0.load_level0_spec214(INSTRUME=instrument).values()
     flat = {key: schema for section in sections for key, schema in section.items()}
-    return tuple(
-        (key, bool(s.get("copy")), s.get("copy") == "schema", s.get("rename"),
-         bool(s.get("required")), s.get("type"))
+    return [
+        [key, bool(s.get("copy")), s.get("copy") == "schema", s.get("rename"),
+         bool(s.get("required")), s.get("type")]
         for key, s in flat.items()
-    )  # fmt: skip
+    ]  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1)
-@quiet
 def _level0_only_and_spec122_keys() -> tuple[frozenset[str], frozenset[str]]:
+    level0_only, spec122 = spec_cache.cached("spec214-l0-only-and-spec122-keys", _build_key_sets)
+    return frozenset(level0_only), frozenset(spec122)
+
+
+@quiet
+def _build_key_sets() -> list[list[str]]:
     from dkist_fits_specifications.spec122 import load_spec122
     from dkist_fits_specifications.spec214 import get_214_l0_only_keys
 
-    spec122 = frozenset(k for section in load_spec122().values() for k in section)
-    return frozenset(get_214_l0_only_keys()), spec122
+    spec122 = [k for section in load_spec122().values() for k in section]
+    return [sorted(get_214_l0_only_keys()), sorted(set(spec122))]
 
 
 #: (instrument, raw keys, schema signature) -> translation plan (see ``_translation_plan``)

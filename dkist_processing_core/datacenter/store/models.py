@@ -314,11 +314,17 @@ class InputDataset(Base):
 
 
 class InputDatasetFrame(Base):
-    """A frame in an input dataset, by OP run id and frame kind."""
+    """A frame in an input dataset, by OP run id and frame kind.
+
+    ``input_dataset_id`` names an input dataset and ``frame_id`` a frame count,
+    as foreign keys would, but the rule is held by triggers (migration 0007):
+    on PostgreSQL one set-based check per statement instead of a lookup query
+    per row, which made a readiness pass's assembly four times slower.
+    """
 
     __tablename__ = "input_dataset_frame"
-    input_dataset_id: Mapped[int] = mapped_column(ForeignKey("input_dataset.id"), primary_key=True)
-    frame_id: Mapped[str] = mapped_column(ForeignKey("frame_count.frame_id"), primary_key=True)
+    input_dataset_id: Mapped[int] = mapped_column(primary_key=True)  # input_dataset.id
+    frame_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # frame_count.frame_id
     op_run_id: Mapped[str] = mapped_column(String(64))
     frame_kind: Mapped[str] = mapped_column(String(32))
     path: Mapped[str | None] = mapped_column(String(1024))
