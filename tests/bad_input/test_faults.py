@@ -34,7 +34,8 @@ from dkist_processing_core.simulate.runs import run_spec_for
 
 from .conftest import TINY_VBI
 
-pytestmark = pytest.mark.slow
+# One worker runs them all, so the expensive shared set-up is built once (pytest-xdist).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
 CLI = Path(sys.executable).with_name("dkist-processing")
 PER_FILE_KEYWORDS = {"FILE_ID", "DATE", "CHECKSUM", "DATASUM"}

@@ -19,7 +19,8 @@ from dkist_processing_core.datacenter.store import open_store
 
 from .conftest import PASSWORDS, cli, sign_in
 
-pytestmark = pytest.mark.slow
+# One worker runs them all, so the expensive shared set-up is built once (pytest-xdist).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]
 
 
 def rows(page, selector: str = "main table") -> list[str]:
