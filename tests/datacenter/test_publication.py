@@ -521,3 +521,52 @@ def test_publish_command_names_what_cannot_be_published(store, clock, database_u
         and "ticket 42 does not exist" in set_up_recipe_only.stderr
     )
     assert "nothing to publish" in cli("publish", *common).stdout
+
+
+# --- dkist-processing run on a stored recipe run: recorded, then published exactly once ---
+
+
+def test_run_of_a_stored_recipe_run_records_and_publishes_it_once(
+    store, clock, database_url, tmp_path, l1_folder
+):
+    run_id = set_up(store, clock, l1_folder)
+    work = tmp_path / "work"
+    common = ["--database-url", database_url, "--workdir", str(work)]
+    done = cli("run", "--recipe-run", str(run_id), *common)
+    (version,) = versions(store)
+    assert f"recipe run {run_id}: published as version {version.version_id}" in done.stdout
+    assert "WriteL1Frames" in done.stdout  # the report's tasks
+    with store.session() as s:
+        run = s.get(RecipeRun, run_id)
+        assert (run.status, run.lease_owner) == ("succeeded", None)
+    row = publication(store, run_id)
+    assert (row.status, row.attempts, row.version_id) == ("published", 1, version.version_id)
+    assert (work / "archive" / "obs_1" / version.version_id / "SHA256SUMS").is_file()
+    (message,) = messages(store)
+    assert (message.status, message.recipe_run_id) == ("queued", run_id)
+    # Exactly once: a pass finds nothing to publish; running the run again is refused.
+    assert "nothing to publish" in cli("publish", *common).stdout
+    again = cli("run", "--recipe-run", str(run_id), *common, check=False)
+    assert again.returncode == 1 and f"recipe run {run_id} is succeeded" in again.stderr
+    assert len(versions(store)) == 1 and len(messages(store)) == 1
+    # A spec file runs without a store: the store's options go with --recipe-run.
+    spec = tmp_path / "spec.json"
+    spec.write_text("{}")
+    mixed = cli("run", str(spec), *common, check=False)
+    assert mixed.returncode == 2 and "--recipe-run" in mixed.stderr
+
+
+def test_run_of_a_stored_recipe_run_that_fails_is_a_ticket(
+    store, clock, database_url, tmp_path, l1_folder
+):
+    run_id = set_up(store, clock, l1_folder, fail=True)
+    work = tmp_path / "work"
+    done = cli("run", "--recipe-run", str(run_id), "--database-url", database_url,
+               "--workdir", str(work), check=False)  # fmt: skip
+    assert done.returncode == 1
+    assert f"recipe run {run_id} failed in task WriteL1Frames" in done.stderr
+    with store.session() as s:
+        ticket = tickets.ticket_for_run(s, run_id)
+        assert (ticket.status, ticket.failed_task) == ("open", "WriteL1Frames")
+        assert f"(ticket {ticket.id})" in done.stderr
+    assert versions(store) == [] and messages(store) == []
