@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from astropy.io import fits
 from sqlalchemy import select
 
@@ -41,8 +39,8 @@ from dkist_processing_core.datacenter.store.models import (
     RecipeRunPublication,
     Ticket,
 )
-from dkist_processing_core.simulate.l1_dataset import write_simulated_l1_dataset
 
+from .commands import Recorder
 from .scenario import announce, deliver
 
 pytestmark = pytest.mark.slow
@@ -59,13 +57,6 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
     return done
-
-
-@pytest.fixture(scope="module")
-def l1_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("l1") / "frames"
-    write_simulated_l1_dataset(folder, detector_shape=(16, 24), n_maps=1, n_steps=2)
-    return folder
 
 
 def set_up(store, clock, l1_folder, *, fail=False, observe_op="obs_1") -> int:
@@ -192,27 +183,6 @@ def test_a_pass_publishes_what_succeeded_elsewhere_exactly_once(store, clock, tm
 # --- 1: a publish that fails on a full disk is a ticket; tickets retry publishes again ---
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    mount_point = tmp_path / "archive"
-    mount_point.mkdir()
-    tried = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if tried.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {tried.stderr.strip()}")
-
-    def grow() -> None:
-        subprocess.run(["mount", "-o", "remount,size=64m", str(mount_point)], check=True)
-
-    try:
-        yield mount_point, grow
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
-
-
 def test_a_publish_on_a_full_disk_becomes_a_ticket_that_retry_publishes(
     store, clock, database_url, tmp_path, l1_folder, small_disk
 ):
@@ -262,34 +232,6 @@ def test_a_publish_on_a_full_disk_becomes_a_ticket_that_retry_publishes(
 
 
 # --- 5: PI e-mail from the CLI; claim before send; 5xx is refused for good, with a ticket ---
-
-
-class Recorder:
-    def __init__(self, reply: str = "250 Message accepted for delivery"):
-        self.reply, self.messages, self.lock = reply, [], threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append(envelope)
-        return self.reply
-
-
-@pytest.fixture
-def smtp():
-    controllers = []
-
-    def start(handler) -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        controllers.append(controller)
-        return port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def test_candidates_add_stores_the_pi_email(store, clock, database_url, tmp_path, l1_folder):
