@@ -43,6 +43,18 @@ def print_run_details(details: dict[str, Any]) -> None:
         lines.append(("ticket", f"{t['ticket_id']} ({t['kind']}, {t['status']})"))
     if d["failed_task"]:
         lines.append(("failed task", d["failed_task"]))
+    if d.get("publication"):
+        p = d["publication"]
+        lines.append(
+            (
+                "publication",
+                f"{p['status']} (attempt {p['attempts']})"
+                + (f", version {p['version_id']}" if p["version_id"] else "")
+                + (
+                    f": {p['last_error']}" if p["last_error"] and p["status"] != "published" else ""
+                ),
+            )
+        )
     for key, value in lines:
         console.print(f"  {key + ':':<13} {'' if value is None else value}", markup=False)
     if d["error"]:

@@ -40,3 +40,8 @@ class WriteL1Frames(Task):
 PUBLISHABLE = Workflow("publishable", "1.0", description="L1 frames and the dataset products")
 PUBLISHABLE.add(WriteL1Frames)
 add_dataset_product_tasks(PUBLISHABLE, after=WriteL1Frames)
+
+# The recipe's next version: the same tasks (a run records which version it was planned with).
+PUBLISHABLE_1_1 = Workflow("publishable", "1.1", description="L1 frames and the dataset products")
+PUBLISHABLE_1_1.add(WriteL1Frames)
+add_dataset_product_tasks(PUBLISHABLE_1_1, after=WriteL1Frames)

@@ -12,9 +12,7 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -23,31 +21,8 @@ from dkist_processing_core.datacenter.planning import recipes
 from dkist_processing_core.datacenter.store import open_store
 from dkist_processing_core.datacenter.store.models import RecipeInstance, RecipeRun
 
+from .commands import COMMAND, environment, wait_for
 from .scenario import announce, deliver, set_up_recipe
-
-SCRIPT = Path(sys.executable).parent / "dkist-processing"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "dkist_processing_core.cli"]
-REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-def _environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DKIST_PROCESSING_")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPOSITORY), *filter(None, [os.environ.get("PYTHONPATH")])]
-    )
-    env["COLUMNS"] = "250"
-    env.update(extra)
-    return env
-
-
-def _wait_for(condition, what: str, process: subprocess.Popen | None = None, limit: float = 180):
-    deadline = time.monotonic() + limit
-    while not condition():
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"{what}: the process ended first ({process.returncode})")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {limit} s")
-        time.sleep(0.1)
 
 
 def test_a_killed_cron_pass_is_noticed_ticketed_and_requeued(tmp_path, clock):
@@ -71,7 +46,7 @@ def test_a_killed_cron_pass_is_noticed_ticketed_and_requeued(tmp_path, clock):
     for op in ("obs_1", "obs_2"):
         announce(store, clock, op, {op: 1}, recipe="wait")
         deliver(store, clock, op, [0])
-    env = _environment(DKIST_PROCESSING_LEASE_SECONDS="2")
+    env = environment(DKIST_PROCESSING_LEASE_SECONDS="2")
 
     def cli(*args: str, code: int = 0) -> str:
         done = subprocess.run(
@@ -98,7 +73,7 @@ def test_a_killed_cron_pass_is_noticed_ticketed_and_requeued(tmp_path, clock):
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(started.exists, "the run's task starting", cron)
+        wait_for(started.exists, "the run's task starting", cron)
         os.kill(cron.pid, signal.SIGKILL)
     finally:
         cron.wait()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from astropy.io import fits
 from sqlalchemy import select
 
@@ -41,8 +39,8 @@ from dkist_processing_core.datacenter.store.models import (
     RecipeRunPublication,
     Ticket,
 )
-from dkist_processing_core.simulate.l1_dataset import write_simulated_l1_dataset
 
+from .commands import Recorder
 from .scenario import announce, deliver
 
 pytestmark = pytest.mark.slow
@@ -59,13 +57,6 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
     return done
-
-
-@pytest.fixture(scope="module")
-def l1_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("l1") / "frames"
-    write_simulated_l1_dataset(folder, detector_shape=(16, 24), n_maps=1, n_steps=2)
-    return folder
 
 
 def set_up(store, clock, l1_folder, *, fail=False, observe_op="obs_1") -> int:
@@ -192,27 +183,6 @@ def test_a_pass_publishes_what_succeeded_elsewhere_exactly_once(store, clock, tm
 # --- 1: a publish that fails on a full disk is a ticket; tickets retry publishes again ---
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    mount_point = tmp_path / "archive"
-    mount_point.mkdir()
-    tried = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if tried.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {tried.stderr.strip()}")
-
-    def grow() -> None:
-        subprocess.run(["mount", "-o", "remount,size=64m", str(mount_point)], check=True)
-
-    try:
-        yield mount_point, grow
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
-
-
 def test_a_publish_on_a_full_disk_becomes_a_ticket_that_retry_publishes(
     store, clock, database_url, tmp_path, l1_folder, small_disk
 ):
@@ -262,34 +232,6 @@ def test_a_publish_on_a_full_disk_becomes_a_ticket_that_retry_publishes(
 
 
 # --- 5: PI e-mail from the CLI; claim before send; 5xx is refused for good, with a ticket ---
-
-
-class Recorder:
-    def __init__(self, reply: str = "250 Message accepted for delivery"):
-        self.reply, self.messages, self.lock = reply, [], threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append(envelope)
-        return self.reply
-
-
-@pytest.fixture
-def smtp():
-    controllers = []
-
-    def start(handler) -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        controllers.append(controller)
-        return port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def test_candidates_add_stores_the_pi_email(store, clock, database_url, tmp_path, l1_folder):
@@ -521,3 +463,52 @@ def test_publish_command_names_what_cannot_be_published(store, clock, database_u
         and "ticket 42 does not exist" in set_up_recipe_only.stderr
     )
     assert "nothing to publish" in cli("publish", *common).stdout
+
+
+# --- dkist-processing run on a stored recipe run: recorded, then published exactly once ---
+
+
+def test_run_of_a_stored_recipe_run_records_and_publishes_it_once(
+    store, clock, database_url, tmp_path, l1_folder
+):
+    run_id = set_up(store, clock, l1_folder)
+    work = tmp_path / "work"
+    common = ["--database-url", database_url, "--workdir", str(work)]
+    done = cli("run", "--recipe-run", str(run_id), *common)
+    (version,) = versions(store)
+    assert f"recipe run {run_id}: published as version {version.version_id}" in done.stdout
+    assert "WriteL1Frames" in done.stdout  # the report's tasks
+    with store.session() as s:
+        run = s.get(RecipeRun, run_id)
+        assert (run.status, run.lease_owner) == ("succeeded", None)
+    row = publication(store, run_id)
+    assert (row.status, row.attempts, row.version_id) == ("published", 1, version.version_id)
+    assert (work / "archive" / "obs_1" / version.version_id / "SHA256SUMS").is_file()
+    (message,) = messages(store)
+    assert (message.status, message.recipe_run_id) == ("queued", run_id)
+    # Exactly once: a pass finds nothing to publish; running the run again is refused.
+    assert "nothing to publish" in cli("publish", *common).stdout
+    again = cli("run", "--recipe-run", str(run_id), *common, check=False)
+    assert again.returncode == 1 and f"recipe run {run_id} is succeeded" in again.stderr
+    assert len(versions(store)) == 1 and len(messages(store)) == 1
+    # A spec file runs without a store: the store's options go with --recipe-run.
+    spec = tmp_path / "spec.json"
+    spec.write_text("{}")
+    mixed = cli("run", str(spec), *common, check=False)
+    assert mixed.returncode == 2 and "--recipe-run" in mixed.stderr
+
+
+def test_run_of_a_stored_recipe_run_that_fails_is_a_ticket(
+    store, clock, database_url, tmp_path, l1_folder
+):
+    run_id = set_up(store, clock, l1_folder, fail=True)
+    work = tmp_path / "work"
+    done = cli("run", "--recipe-run", str(run_id), "--database-url", database_url,
+               "--workdir", str(work), check=False)  # fmt: skip
+    assert done.returncode == 1
+    assert f"recipe run {run_id} failed in task WriteL1Frames" in done.stderr
+    with store.session() as s:
+        ticket = tickets.ticket_for_run(s, run_id)
+        assert (ticket.status, ticket.failed_task) == ("open", "WriteL1Frames")
+        assert f"(ticket {ticket.id})" in done.stderr
+    assert versions(store) == [] and messages(store) == []

@@ -69,8 +69,10 @@ def publish_pending_runs(
     workdir: str | Path | None = None,
     smtp: str | None = None,
     store: Store | None = None,
+    recipe_run_ids: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Publish every succeeded run whose publication is pending; what each came to."""
+    """Publish every succeeded run whose publication is pending (or those of
+    ``recipe_run_ids`` that are); what each came to."""
     folder = work_folder(workdir)
     store = store or open_store(database_url, folder)
     outcomes = publish_pending(
@@ -78,6 +80,7 @@ def publish_pending_runs(
         scratch_root=folder / "scratch",
         archive_root=folder / "archive",
         outbox=outbox_for(store, smtp),
+        recipe_run_ids=recipe_run_ids,
     )
     return [
         {
@@ -89,6 +92,85 @@ def publish_pending_runs(
         }
         for o in outcomes
     ]
+
+
+class RecipeRunFailed(RuntimeError):
+    """A stored recipe run run by name failed (its ticket holds the error); ``report`` is
+    the run's report as stored (None if it could not start)."""
+
+    def __init__(self, message: str, report: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.report = report
+
+
+def run_stored_recipe_run(
+    recipe_run_id: int,
+    *,
+    database_url: str | None = None,
+    workdir: str | Path | None = None,
+    smtp: str | None = None,
+    executor: Any = None,
+    rerun: str = "changed",
+) -> dict[str, Any]:
+    """Run one waiting recipe run of the store by its id, as a pass would, then publish it.
+
+    What ``dkist-processing run --recipe-run N`` calls. The run is claimed under a
+    lease this process renews while it executes (its recorded plan, its scratch in
+    WORKDIR/scratch); its outcome is recorded (a failure is a ticket, and raises
+    :class:`RecipeRunFailed`), and a success is published through
+    :func:`~dkist_processing_core.datacenter.products.publication.publish_pending`,
+    the step every path that succeeds a run ends with (claimed first: exactly once).
+    Returns ``outcome`` (status, failed task, error, ticket), ``report`` (the run's
+    report, as stored) and ``publication`` (status, version, error, ticket).
+    """
+    from dkist_processing_core.datacenter.store.models import RecipeRun
+    from dkist_processing_core.framework import LocalExecutor
+
+    folder = work_folder(workdir)
+    smtp_server(smtp)  # a bad setting fails before anything runs
+    store = open_store(database_url, folder, create=False)  # a run lives in an existing store
+    runner = executor or LocalExecutor()
+    if rerun != "changed":
+        runner = _Rerun(runner, rerun)
+    scheduler = Scheduler(store, folder / "scratch", executor=runner)
+    scheduler.claim_run(recipe_run_id)
+    outcome = scheduler.execute(recipe_run_id)
+    with store.session() as session:
+        report = session.get(RecipeRun, recipe_run_id).report
+    done: dict[str, Any] = {
+        "outcome": {
+            "recipe_run_id": recipe_run_id,
+            "status": outcome.status,
+            "failed_task": outcome.failed_task,
+            "error": outcome.error,
+            "ticket_id": outcome.ticket_id,
+        },
+        "report": report,
+        "publication": None,
+    }
+    if outcome.status != "succeeded":
+        raise RecipeRunFailed(
+            f"recipe run {recipe_run_id} {outcome.status}"
+            + (f" in task {outcome.failed_task}" if outcome.failed_task else "")
+            + f": {outcome.error}"
+            + (f" (ticket {outcome.ticket_id})" if outcome.ticket_id else ""),
+            report,
+        )
+    for p in publish_pending_runs(
+        store=store, workdir=folder, smtp=smtp, recipe_run_ids=[recipe_run_id]
+    ):
+        done["publication"] = p
+    return done
+
+
+class _Rerun:
+    """An executor that reruns as asked (``rerun="all"``: every task again)."""
+
+    def __init__(self, executor: Any, rerun: str):
+        self.executor, self.rerun = executor, rerun
+
+    def run(self, spec: Any) -> Any:
+        return self.executor.run(spec, rerun=self.rerun)
 
 
 def readiness_pass(*, database_url: str | None = None, workdir: str | Path | None = None) -> dict:

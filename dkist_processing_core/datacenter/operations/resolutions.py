@@ -302,9 +302,12 @@ def resolve_by_manual_execution(
     naming each, and nothing is recorded. The run's publication is then pending:
     it ingests these files (the caller or the next pass publishes it).
     """
-    from dkist_processing_core.datacenter.products.manual import validate_manual_files
+    from dkist_processing_core.datacenter.products.manual import (
+        absolute_files,
+        validate_manual_files,
+    )
 
-    files = list(files)
+    files = absolute_files(files)  # recorded as absolute paths: read later from anywhere
     clock = clock or SystemClock()
     if not operator or not actions or not reason:
         raise TicketError(

@@ -63,6 +63,7 @@ from dkist_processing_core.datacenter.planning.recipe_runs import (
     CANCELED,
     CREATED,
     FAILED,
+    MANUAL,
     RUNNING,
     SUCCEEDED,
     RecipeRunError,
@@ -587,6 +588,45 @@ class Scheduler:
                 if not any(slots.values()):
                     break
         return claimed
+
+    def claim_run(self, recipe_run_id: int) -> None:
+        """Expire dead leases, then move this one waiting (``created``) run to ``running``
+        under this scheduler's lease: an operator runs it by name, whatever its pool's slots.
+
+        Raises :class:`~dkist_processing_core.datacenter.planning.recipe_runs.RecipeRunError`
+        naming the run's status when it is not waiting (running under another lease,
+        failed and not requeued, manual by definition, done).
+        """
+        self.expired = self.expire()
+        with self.store.session() as session:
+            now = self.clock.now()
+            moved = session.execute(
+                update(RecipeRun)
+                .where(RecipeRun.id == recipe_run_id, RecipeRun.status == CREATED)
+                .values(
+                    status=RUNNING,
+                    started_at=now,
+                    lease_owner=self.owner,
+                    lease_expires_at=now + timedelta(seconds=self.lease_seconds),
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if moved:
+                return
+            run = session.get(RecipeRun, recipe_run_id)
+            if run is None:
+                raise RecipeRunError(f"recipe run {recipe_run_id} does not exist")
+            hint = {
+                RUNNING: f"it runs under the lease of {run.lease_owner} until "
+                f"{run.lease_expires_at}",
+                FAILED: "requeue it first (runs requeue) or resolve its ticket",
+                MANUAL: "it is manual by definition: export its plan with tickets plan, "
+                "process it by hand and resolve the ticket with tickets manual",
+                SUCCEEDED: "it ran already (a pass publishes it if it is not published)",
+            }.get(run.status, "only a waiting (created) run can be started")
+        raise RecipeRunError(
+            f"recipe run {recipe_run_id} is {run.status}, not waiting (created): {hint}"
+        )
 
     def _run_here(self, spec: Any) -> dict[str, Any]:
         """Execute ``spec`` through the executor in this process; the result document."""

@@ -33,6 +33,7 @@ from dkist_processing_core.datacenter.store.models import (
     Proposal,
     RecipeInstance,
     RecipeRun,
+    RecipeRunPublication,
     Reprocessing,
     Ticket,
     TransferManifest,
@@ -289,7 +290,7 @@ def run_details(
 
     The run's status, attempt, pool, times and lease; its recorded plan
     (workflow, version, task order); the whole error and the failed task; its
-    ticket; per task (in the recorded order) status, attempts, duration and
+    latest ticket; its publication (status, attempts, version, last error); per task (in the recorded order) status, attempts, duration and
     error, from the run's report, else from the run journal in its scratch
     (a run that is still running or was interrupted); and where its files and
     logs are (the scratch folder, the journal, the run report, ``*.log`` files).
@@ -299,7 +300,10 @@ def run_details(
 
     run = get_recipe_run(session, recipe_run_id)
     spec, task_order = recorded_plan(session, run)
-    ticket = session.scalar(select(Ticket).where(Ticket.recipe_run_id == run.id))
+    ticket = session.scalar(
+        select(Ticket).where(Ticket.recipe_run_id == run.id).order_by(Ticket.id.desc()).limit(1)
+    )
+    published = session.get(RecipeRunPublication, run.id)
     scratch = scratch_dir_for(scratch_root, run.id) if scratch_root is not None else None
     tasks = _task_records(run, task_order, scratch)
     logs: dict[str, Any] = {}
@@ -338,6 +342,15 @@ def run_details(
         "failed_task": run.failed_task,
         "error": run.error,
         "ticket": ticket_details(ticket) if ticket else None,
+        "publication": None
+        if published is None
+        else {
+            "status": published.status,
+            "attempts": published.attempts,
+            "version_id": published.version_id,
+            "last_error": published.last_error,
+            "published_at": _iso(published.published_at),
+        },
         "tasks": tasks,
         "logs": logs,
     }

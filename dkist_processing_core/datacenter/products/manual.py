@@ -95,6 +95,19 @@ def run_dataset_id(session: Session, recipe_run_id: int) -> str:
     return dataset_id or candidate.observe_op_run_id
 
 
+def absolute_files(files: Iterable[str]) -> list[str]:
+    """The named files with absolute paths (``KIND=PATH`` keeps its kind), so that what is
+    recorded still names them when read from another folder (a later publication)."""
+    absolute = []
+    for entry in files:
+        kind, sep, path_text = entry.partition("=")
+        if sep and kind in KINDS:
+            absolute.append(f"{kind}={Path(path_text).absolute()}")
+        else:
+            absolute.append(str(Path(entry).absolute()))
+    return absolute
+
+
 def gather(files: Iterable[str]) -> ManualOutputs:
     """Frames, products and code versions of the named files (see the module docstring)."""
     from dkist_processing_core.framework import Scratch, read_run_report
@@ -214,7 +227,7 @@ def export_plan(
     from dkist_processing_core.datacenter.operations.scheduling import build_run_spec
     from dkist_processing_core.framework.atomic import atomic_write
 
-    folder = Path(folder)
+    folder = Path(folder).absolute()  # the spec's scratch must not depend on where it is run
     folder.mkdir(parents=True, exist_ok=True)
     if session.get(RecipeRun, recipe_run_id) is None:
         raise ManualFilesError(f"recipe run {recipe_run_id} does not exist")
