@@ -59,8 +59,10 @@ class ParseInputData(Task):
     A frame that passes is tagged with what calibration selects it by:
 
     - its kind, from the IP task type ``DKIST004`` (``dark``, ``gain``, ``polcal``,
-      ``observe``); a gain frame is a *lamp gain* when the GOS lamp is in the beam
-      (``PAC__002 = 'lamp'``) and a *solar gain* otherwise;
+      ``observe``); a gain frame is a *lamp gain* when the GOS lamp is in the beam and lit
+      (``PAC__002 = 'lamp'`` and ``PAC__003 = 'on'``) and a *solar gain* when the lamp stage
+      is clear (``PAC__002 = 'clear'``), DKIST's rule; any other gain frame (``'undefined'``,
+      a lamp in the beam but off) is refused;
     - its exposure time ``CAM__004`` (ms);
     - the instrument's own selectors (modulator state, scan step, mosaic tile,
       wavelength), added by the instrument's subclass, which declares the keywords it
@@ -188,7 +190,7 @@ class ParseInputData(Task):
                     try:
                         angles = kw.calibration_unit_angles(header)
                         geometry = kw.telescope_geometry(header)
-                        date = str(header["DATE-OBS"])
+                        date = kw.observation_time(header)
                     except (KeyError, ValueError) as e:
                         raise InputFrameError(f"{path}: {e.args[0]}") from None
                     polcal.append((date, angles, geometry, path, frame_tags))

@@ -16,8 +16,10 @@ The checks
   accepted for a float.
 - *keyword value*: a value outside what the specification allows (``values``,
   ``values_range``) or a DATE-OBS that is not an ISO time.
-- *frame kind*: an IP task type (``DKIST004``) this workflow does not process, or an OP
-  task type (``DKIST003``) other than the kind the input dataset lists the frame under.
+- *frame kind*: an IP task type (``DKIST004``) this workflow does not process, a gain frame
+  that is neither a lamp gain (``PAC__002 = 'lamp'`` and ``PAC__003 = 'on'``) nor a solar
+  gain (``PAC__002 = 'clear'``), DKIST's rule, or an OP task type (``DKIST003``) other than
+  the kind the input dataset lists the frame under.
 - *OP run*: the frame's OP run id (``ID___008``) is not the one the input dataset lists
   it under or not among the dataset's OP runs, or observe frames come from more than one
   observe OP run.
@@ -308,8 +310,20 @@ def frame_kind_of(path: str, header: Mapping[str, Any]) -> tuple[str | None, lis
     ip_task = header[kw.IP_TASK].strip().lower()
     if ip_task == "gain":
         lamp_problems = check_keyword(path, header, KeywordRule(kw.GOS_LAMP_LEVEL))
+        lamp_problems += check_keyword(path, header, KeywordRule(kw.GOS_LAMP_STATUS))
         if lamp_problems:
             return None, lamp_problems
+        try:
+            return kw.gain_kind(header), []
+        except ValueError:
+            found = f"{header[kw.GOS_LAMP_LEVEL]!r} with {kw.GOS_LAMP_STATUS} = {header[kw.GOS_LAMP_STATUS]!r}"
+            expected = (
+                f"a lamp gain ({kw.GOS_LAMP_LEVEL} = 'lamp' and {kw.GOS_LAMP_STATUS} = 'on') "
+                f"or a solar gain ({kw.GOS_LAMP_LEVEL} = 'clear')"
+            )
+            return None, [
+                InputProblem(path, FRAME_KIND, kw.GOS_LAMP_LEVEL, found, expected)
+            ]  # fmt: skip
     try:
         return kw.frame_task_type(header), []
     except ValueError:
