@@ -13,6 +13,7 @@ from .. import keywords as kw
 from .. import tags as t
 from . import dataset as ds
 from .frames import InputFrameError, data_digest, inspect_frame, keyword
+from .layout import axis_layout
 from .validation import (
     MISSING_PARAMETER,
     UNREADABLE,
@@ -73,6 +74,17 @@ class ParseInputData(Task):
       (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``) within 0.5 degree of the previous
       frame's share a state index; the state's geometry is the mean of its frames'.
 
+    Each frame's pixel axes are read from its own header (``NAXISn``, ``CTYPEn``), never
+    assumed: a frame with a spectral axis (``AWAV``, ``WAVE``, ...) is read with wavelength
+    along the columns and the slit along the rows, an image with longitude (``HPLN``) along
+    the columns and latitude (``HPLT``) along the rows, whichever FITS axis the file puts
+    them on (see :mod:`~dkist_processing_core.calibration.input.layout`); the header's WCS
+    cards are renumbered with the data, so every later header describes the data it goes
+    with. The frames of a dataset share one axis layout and one shape; an instrument names
+    the axes its frames must declare (``required_axes``), and calibration frames must match
+    the observe frames' setup (the instrument's ``match`` keywords, a dark for every
+    exposure time).
+
     Frames are not copied: the scratch index points at them where they are. The check
     reads headers only, plus the data bytes astropy reads to verify the checksums (and the
     pixels of frames stored as floats, to count NaN and inf).
@@ -107,6 +119,11 @@ class ParseInputData(Task):
     frame_kinds: ClassVar[tuple[str, ...]] = ALL_KINDS
     # The instrument's keywords: which kinds need them, their type, indices and counts.
     keyword_rules: ClassVar[tuple[KeywordRule, ...]] = ()
+    # The roles of the two image axes every frame must declare in its CTYPEn (any order);
+    # None: any (see calibration.input.layout).
+    required_axes: ClassVar[tuple[str, ...] | None] = None
+    # The kinds whose exposure times need dark frames of the same exposure time.
+    dark_for: ClassVar[tuple[str, ...]] = ()
     writes = (
         *((t.INPUT, t.FRAME, t.task(kind)) for kind in ALL_KINDS),
         (t.INPUT_SUMMARY,),
@@ -168,6 +185,8 @@ class ParseInputData(Task):
             observe_op_run_id=ds.observe_op_run_id(document),
             max_nonfinite_fraction=self.parameter("input_max_nonfinite_fraction"),
             same_data=lambda a, b: data_digest(a) == data_digest(b),
+            required_axes=self.required_axes,
+            dark_for=self.dark_for,
         )
         if result.problems:
             raise InputValidationError(result.problems)
@@ -181,7 +200,7 @@ class ParseInputData(Task):
         with self.scratch.batch():
             for f in self.progress(facts, description="indexing input frames"):
                 path, header, kind = Path(f.path), f.header, result.kinds[f.path]
-                shape = (header["NAXIS2"], header["NAXIS1"])
+                shape = axis_layout(header).shape  # (rows, columns) in the algorithm layout
                 exposure = keyword(header, kw.EXPOSURE_TIME_MS, path, float)
                 frame_tags = [t.INPUT, t.FRAME, t.task(kind), t.exposure_time(exposure)]
                 frame_tags += self.instrument_tags(header, path, kind)

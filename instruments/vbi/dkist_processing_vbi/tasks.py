@@ -71,6 +71,8 @@ class VbiParseInputData(ParseInputData):
     """
 
     frame_kinds = (t.DARK, t.SOLAR_GAIN, t.OBSERVE)
+    required_axes = ("longitude", "latitude")
+    dark_for = (t.SOLAR_GAIN, t.OBSERVE)
     keyword_rules = (
         KeywordRule(kw.WAVELENGTH_NM, kinds=(t.SOLAR_GAIN, t.OBSERVE), state=True),
         KeywordRule(
