@@ -107,13 +107,21 @@ class ParseInputData(Task):
     input_max_nonfinite_fraction
         The largest fraction of an observe frame's pixels that may be NaN or inf.
 
+    What the headers cannot tell, the input dataset can supply per frame (an entry's
+    ``supplied``, by name): ``calibration_unit_step`` (the polcal sequence step; given for
+    every polcal frame or none, it replaces the inference above) and
+    ``telescope_geometry_deg`` (``[elevation, azimuth, coude table angle]``). A polcal frame
+    whose header lacks the telescope geometry (optional in SPEC-0122) and has neither is
+    refused with a message naming both fields.
+
     Limitations
     -----------
     The checks read headers, plus the data of float frames (non-finite pixels) and what the
     reader already verifies (checksums); they cannot see a frame whose header is consistent but
     whose pixels are wrong (a saturated or mis-exposed frame). What SPEC-0122 does not record
     is not checked: a polcal sequence's calibration-unit step is inferred from the unit's angles
-    and the telescope geometry in time order.
+    and the telescope geometry in time order, unless the input dataset supplies it. Two
+    consecutive steps with the same angles at the same geometry are one step to the inference.
     """
 
     frame_kinds: ClassVar[tuple[str, ...]] = ALL_KINDS
@@ -176,6 +184,7 @@ class ParseInputData(Task):
             f.frame_id = ds.frame_id(entry)
             f.op_run_id = ds.frame_op_run_id(entry)
             f.frame_kind = ds.frame_kind(entry)
+            f.supplied = ds.frame_supplied(entry)
             facts.append(f)
         result = validate_frames(
             facts,
@@ -206,13 +215,19 @@ class ParseInputData(Task):
                 frame_tags += self.instrument_tags(header, path, kind)
                 counts[kind] += 1
                 if kind == t.POLCAL:
+                    supplied_geometry = f.supplied.get("telescope_geometry_deg")
                     try:
                         angles = kw.calibration_unit_angles(header)
-                        geometry = kw.telescope_geometry(header)
+                        geometry = (
+                            tuple(float(g) for g in supplied_geometry)
+                            if supplied_geometry is not None
+                            else kw.telescope_geometry(header)
+                        )
                         date = kw.observation_time(header)
                     except (KeyError, ValueError) as e:
                         raise InputFrameError(f"{path}: {e.args[0]}") from None
-                    polcal.append((date, angles, geometry, path, frame_tags))
+                    step = f.supplied.get("calibration_unit_step")
+                    polcal.append((date, angles, geometry, path, frame_tags, step))
                     continue
                 self.scratch.add(path, frame_tags)
             polcal_states = self._polcal_states(polcal)
@@ -238,11 +253,19 @@ class ParseInputData(Task):
         self.logger.info("indexed %d frames: %s", sum(counts.values()), dict(counts))
 
     def _polcal_states(self, polcal: list) -> list[dict]:
-        """Tag polcal frames with their sequence step; the steps' angles and mean geometry."""
-        steps, states = polcal_steps(
-            [(date, angles, geometry) for date, angles, geometry, *_ in polcal]
-        )
-        for (_, _, _, path, frame_tags), k in zip(polcal, steps):
+        """Tag polcal frames with their sequence step; the steps' angles and mean geometry.
+
+        The steps the input dataset supplies (``calibration_unit_step``) where it gives them
+        (for every polcal frame: the checks refuse a partial list), else inferred from the
+        headers (:func:`polcal_steps`).
+        """
+        frames = [(date, angles, geometry) for date, angles, geometry, *_ in polcal]
+        given = [p[5] for p in polcal]
+        if polcal and all(g is not None for g in given):
+            steps, states = supplied_polcal_steps(frames, given, [str(p[3]) for p in polcal])
+        else:
+            steps, states = polcal_steps(frames)
+        for (_, _, _, path, frame_tags, _), k in zip(polcal, steps):
             self.scratch.add(path, [*frame_tags, t.calibration_unit_state(k)])
         return states
 
@@ -285,4 +308,40 @@ def polcal_steps(frames: list[tuple[str, tuple, tuple]]) -> tuple[list[int], lis
             azimuth_deg=(first[1] + az / n) % 360.0,
             table_angle_deg=(first[2] + ta / n) % 360.0,
         )
+    return step_of, states
+
+
+def supplied_polcal_steps(
+    frames: list[tuple[str, tuple, tuple]], given: list[int], paths: list[str]
+) -> tuple[list[int], list[dict]]:
+    """The polcal sequence's steps as the input dataset gives them (``calibration_unit_step``).
+
+    Steps are numbered 0.. in increasing order of the given values; each step's angles must be
+    the same for all its frames (the header's ``PAC__004`` to ``PAC__007``), its geometry is
+    the mean of its frames' (azimuths may cross 0/360).
+    """
+    order = sorted(set(given))
+    step_of = [order.index(g) for g in given]
+    states: list[dict] = []
+    for k, value in enumerate(order):
+        members = [i for i, s in enumerate(step_of) if s == k]
+        angles = {frames[i][1] for i in members}
+        if len(angles) > 1:
+            shown = ", ".join(f"{paths[i]}: {frames[i][1]}" for i in members[:4])
+            raise InputFrameError(
+                f"the input dataset gives calibration_unit_step {value} to polcal frames of "
+                f"different calibration-unit angles ({shown}); expected one step per "
+                "polarizer and retarder setting"
+            )
+        first = frames[members[0]][2]
+        means = [
+            (first[j] + sum(_wrapped(frames[i][2][j] - first[j]) for i in members) / len(members))
+            for j in range(3)
+        ]
+        polarizer, retarder = frames[members[0]][1]
+        states.append(
+            {"state": k, "polarizer_angle_deg": polarizer, "retarder_angle_deg": retarder,
+             "elevation_deg": means[0], "azimuth_deg": means[1] % 360.0,
+             "table_angle_deg": means[2] % 360.0}
+        )  # fmt: skip
     return step_of, states

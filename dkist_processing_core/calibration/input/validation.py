@@ -40,6 +40,12 @@ The checks
   for a keyword the instrument declares must match (:attr:`KeywordRule.match`, e.g. the
   wavelength ``WAVELNTH``), or an exposure time of a frame that needs a dark with no dark
   frame of that exposure time.
+- *supplied value*: what the input dataset supplies of a frame (``supplied``) where its
+  header cannot tell: a polcal frame whose header lacks the telescope geometry
+  (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``, optional in SPEC-0122) needs
+  ``telescope_geometry_deg`` and ``calibration_unit_step`` (its step cannot be inferred);
+  ``calibration_unit_step`` is given for every polcal frame or for none; supplied values of
+  the wrong form are refused.
 - *non-finite pixels*: see the policy below.
 - *missing parameter*: a parameter the workflow's tasks declare has no value in the run
   (checked by the parse task before the frames; a value of the wrong type or out of range
@@ -99,6 +105,7 @@ INDEX_RANGE = "index out of range"
 FRAME_SHAPE = "frame shape"
 AXIS_LAYOUT = "axis layout"
 SETUP = "calibration setup"
+SUPPLIED = "supplied value"
 NON_FINITE = "non-finite pixels"
 NO_FRAMES = "no frames"
 MISSING_PARAMETER = "missing parameter"
@@ -120,6 +127,7 @@ CHECKS = (
     FRAME_SHAPE,
     AXIS_LAYOUT,
     SETUP,
+    SUPPLIED,
     NON_FINITE,
     NO_FRAMES,
     MISSING_PARAMETER,
@@ -239,6 +247,7 @@ class FrameFacts:
     nan: int = 0
     inf: int = 0
     problems: list[InputProblem] = field(default_factory=list)  # the reader's
+    supplied: dict[str, Any] = field(default_factory=dict)  # the input dataset's, by name
 
     @property
     def nonfinite(self) -> int:
@@ -427,6 +436,8 @@ def validate_frames(
                                 path, KEYWORD_VALUE, key, _shown(header[key]), "an angle in degrees"
                             )
                         )
+        if kind == "POLCAL":
+            problems += _polcal_supplied(f)
         # Indices within their declared counts.
         for rule in all_rules:
             if rule.count_key is None or not rule.applies_to(kind) or rule.key in bad_keys:
@@ -547,6 +558,7 @@ def validate_frames(
     flagged = {p.file for p in problems if p.check == OP_RUN}
     problems += _dataset_checks(readable, kinds, all_rules, observe_op_run_id, same_data, flagged)
     problems += _layout_checks(readable, required_axes)
+    problems += _polcal_steps_all_or_none(readable, kinds)
     problems += _setup_checks(readable, kinds, all_rules, dark_for)
     # One frame's problems together, frames in the input dataset's order.
     order = {f.path: i for i, f in reversed(list(enumerate(frames)))}
@@ -787,3 +799,77 @@ def _setup_checks(
                     )
                 )
     return problems
+
+
+GEOMETRY_KEYS = (kw.TELESCOPE_ELEVATION, kw.TELESCOPE_AZIMUTH, kw.COUDE_TABLE_ANGLE)
+
+
+def _polcal_supplied(f: FrameFacts) -> list[InputProblem]:
+    """A polcal frame's step and geometry: from its header, else supplied, else a problem."""
+    problems: list[InputProblem] = []
+    step = f.supplied.get("calibration_unit_step")
+    if step is not None and not type_matches(step, "int"):
+        problems.append(
+            InputProblem(f.path, SUPPLIED, "calibration_unit_step", _shown(step), "an int")
+        )
+    geometry = f.supplied.get("telescope_geometry_deg")
+    if geometry is not None and not (
+        isinstance(geometry, (list, tuple))
+        and len(geometry) == 3
+        and all(type_matches(g, "float") for g in geometry)
+    ):
+        problems.append(
+            InputProblem(
+                f.path, SUPPLIED, "telescope_geometry_deg", _shown(geometry),
+                "[elevation, azimuth, coude table angle] in degrees",
+            )
+        )  # fmt: skip
+    missing = [k for k in GEOMETRY_KEYS if not type_matches(f.header.get(k), "float")]
+    if missing and geometry is None:
+        problems.append(
+            InputProblem(
+                f.path,
+                SUPPLIED,
+                "telescope_geometry_deg",
+                f"no value, and the header has no {', '.join(missing)} (optional in SPEC-0122)",
+                "the telescope geometry of this polcal frame: supplied.telescope_geometry_deg "
+                "[elevation, azimuth, coude table angle] in its input dataset entry",
+            )
+        )
+    if missing and step is None:
+        problems.append(
+            InputProblem(
+                f.path,
+                SUPPLIED,
+                "calibration_unit_step",
+                f"no value, and the header has no {', '.join(missing)} to infer it from",
+                "the calibration-unit step of this polcal frame: the header cannot tell it; "
+                "give supplied.calibration_unit_step in its input dataset entry",
+            )
+        )
+    return problems
+
+
+def _polcal_steps_all_or_none(
+    frames: Sequence[FrameFacts], kinds: Mapping[str, str]
+) -> list[InputProblem]:
+    polcal = [f for f in frames if kinds.get(f.path) == "POLCAL"]
+    given = [f for f in polcal if "calibration_unit_step" in f.supplied]
+    if not given or len(given) == len(polcal):
+        return []
+    return [
+        InputProblem(
+            f.path,
+            SUPPLIED,
+            "calibration_unit_step",
+            "no value",
+            f"a step like the {len(given)} other polcal frame(s) the input dataset gives one "
+            f"(e.g. {given[0].path}): steps are supplied for every polcal frame or for none",
+        )
+        for f in polcal
+        if "calibration_unit_step" not in f.supplied and not _missing_geometry(f)
+    ]
+
+
+def _missing_geometry(f: FrameFacts) -> bool:
+    return any(not type_matches(f.header.get(k), "float") for k in GEOMETRY_KEYS)
