@@ -33,7 +33,7 @@ from .observation import SimulatedObservation
 # The keywords the simulated truth drives; the rest of a regenerated header is the generator's.
 TRUTH_KEYS = re.compile(
     r"^(DATE|DATE-OBS|INSTRUME|WAVELNTH|ID___\d{3}|DKIST00[3489]|DKIST01[01]|CAM__00[45]"
-    r"|PAC__0\d\d|TELEVATN|TAZIMUTH|TTBLANGL|AO___00[12]|VISP_\d{3}|VBI__\d{3}"
+    r"|CAM__00[7-9]|CAM__01\d|CAM__020|PAC__0\d\d|TELEVATN|TAZIMUTH|TTBLANGL|AO___00[12]|VISP_\d{3}|VBI__\d{3}"
     r"|WCSAXES|CRPIX\d|CRVAL\d|CDELT\d|CUNIT\d|CTYPE\d|PC\d_\d|LONPOLE|LATPOLE|BUNIT)$"
 )
 _STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "BZERO",
@@ -70,8 +70,13 @@ def rewrite_frames(
     rows: int = 2,
     generator_headers: bool = False,
     seed: int = 0,
+    third_axis: dict | None = None,
 ) -> None:
-    """Rewrite every frame of ``observation`` in place (see the module)."""
+    """Rewrite every frame of ``observation`` in place (see the module).
+
+    ``third_axis`` replaces the cards of the axis of length 1 (in the algorithm's numbering:
+    ``CTYPE3`` ...), e.g. to describe it as something other than wavelength.
+    """
     templates: dict[str, dict] = {}
     for record in observation.frames:
         path = Path(observation.path_of(record))
@@ -91,6 +96,8 @@ def rewrite_frames(
             header = new
         for key in _STRUCTURAL:
             header.remove(key, ignore_missing=True)
+        for key, value in (third_axis or {}).items():
+            header[key] = value
         header, cube = from_algorithm_layout(header, data, columns, rows)
         hdu = fits.PrimaryHDU(data=cube, header=header)
         with atomic_write(path) as f:
