@@ -107,6 +107,30 @@ class ParseInputData(Task):
     input_max_nonfinite_fraction
         The largest fraction of an observe frame's pixels that may be NaN or inf.
 
+    Keywords the shared parsing reads (each instrument's page lists its own):
+
+    ====================  ==============================================  =====================
+    keyword               use                                             SPEC-0122
+    ====================  ==============================================  =====================
+    NAXIS, NAXISn         frame shape; which axes are the image           required
+    BITPIX, BLANK         whether pixels are decoded to count NaN/inf     BITPIX required,
+                                                                          BLANK optional
+    CHECKSUM, DATASUM     verified as the file is read; duplicate data    optional
+    CTYPEn                pixel axes (spectral, longitude, latitude)      required
+    DKIST004              frame kind (IP task type)                       required
+    DKIST003              frame kind as the input dataset lists it        required
+    ID___008              OP run the frame belongs to                     required
+    CAM__004              exposure time (selects the dark)                required
+    DATE-OBS              time order (polcal steps, VBI frames); one      required
+                          exposure per DATE-OBS
+    DATE-BEG              time order, read before DATE-OBS if present     not in SPEC-0122
+                                                                          (SPEC-0214's name)
+    PAC__002, PAC__003    lamp gain or solar gain (DKIST's rule)          required
+    PAC__004 - PAC__007   polcal: polarizer and retarder in/out, angles   required
+    TELEVATN, TAZIMUTH,   polcal: telescope geometry of each step         optional (or supplied
+    TTBLANGL                                                              by the input dataset)
+    ====================  ==============================================  =====================
+
     What the headers cannot tell, the input dataset can supply per frame (an entry's
     ``supplied``, by name): ``calibration_unit_step`` (the polcal sequence step; given for
     every polcal frame or none, it replaces the inference above) and
