@@ -794,8 +794,8 @@ def _setup_checks(
                         SETUP,
                         kw.EXPOSURE_TIME_MS,
                         _shown(exposure),
-                        f"an exposure time of the dark frames ({shown} ms): a {kind} frame "
-                        "needs a dark of its own exposure time",
+                        f"an exposure time of the dark frames ({shown} ms): {kind} frames "
+                        "need a dark of their own exposure time",
                     )
                 )
     return problems
