@@ -62,6 +62,7 @@ VISP_CURRENT_STATE = "VISP_011"
 VISP_NUMBER_OF_STEPS = "VISP_019"
 VISP_CURRENT_STEP = "VISP_020"
 VISP_POLARIMETER_MODE = "VISP_006"
+VBI_FILTER_FWHM_NM = "VBI__001"
 VBI_NUMBER_OF_STEPS = "VBI__003"
 VBI_CURRENT_STEP = "VBI__004"
 VBI_STEP_PATTERN = "VBI__002"
@@ -77,19 +78,54 @@ RETARDER_NAME = "SiO2 OC"
 TASK_TYPES = ("DARK", "LAMP_GAIN", "SOLAR_GAIN", "POLCAL", "OBSERVE")
 
 
+def observation_time(header: Mapping[str, Any]) -> str:
+    """When the frame was exposed: ``DATE-BEG`` where a header has it, else ``DATE-OBS``.
+
+    SPEC-0122 requires ``DATE-OBS`` (the start of the exposure); ``DATE-BEG`` is its SPEC-0214
+    name, which a level-0 file already translated by the data center carries. Both are ISO
+    times in one scale, so their text sorts in time order when they share a format; the value
+    is returned as found.
+    """
+    for key in ("DATE-BEG", "DATE-OBS"):
+        if header.get(key):
+            return str(header[key])
+    raise KeyError("header has neither DATE-BEG nor DATE-OBS (the time of the exposure)")
+
+
+def gain_kind(header: Mapping[str, Any]) -> str:
+    """LAMP_GAIN or SOLAR_GAIN of a gain frame, by DKIST's rule; ValueError if it is neither.
+
+    DKIST's rule (as its instrument pipelines parse gains): a *lamp gain* has the GOS lamp in
+    the beam and lit (``PAC__002 = 'lamp'`` and ``PAC__003 = 'on'``); a *solar gain* has the
+    level-3 stage clear (``PAC__002 = 'clear'``). Anything else (``'undefined'``, a lamp in the
+    beam but off) is not a gain this pipeline can use, and is refused rather than guessed.
+    """
+    level3 = str(header.get(GOS_LAMP_LEVEL, "")).strip().lower()
+    lamp = str(header.get(GOS_LAMP_STATUS, "")).strip().lower()
+    if level3 == "lamp" and lamp == "on":
+        return "LAMP_GAIN"
+    if level3 == "clear":
+        return "SOLAR_GAIN"
+    raise ValueError(
+        f"a gain frame with {GOS_LAMP_LEVEL}={header.get(GOS_LAMP_LEVEL)!r} and "
+        f"{GOS_LAMP_STATUS}={header.get(GOS_LAMP_STATUS)!r} is neither a lamp gain "
+        f"({GOS_LAMP_LEVEL}='lamp' and {GOS_LAMP_STATUS}='on') nor a solar gain "
+        f"({GOS_LAMP_LEVEL}='clear')"
+    )
+
+
 def frame_task_type(header: Mapping[str, Any]) -> str:
     """The processing task type of a raw frame: DARK, LAMP_GAIN, SOLAR_GAIN, POLCAL or OBSERVE.
 
-    SPEC-0122 has a single IP task value ``gain`` for both flats; which one a gain frame is follows
-    from the GOS lamp (``PAC__002 == 'lamp'`` means a lamp gain, otherwise a solar gain).
+    The IP task type ``DKIST004`` names the kind; SPEC-0122 has a single value ``gain`` for both
+    flats, told apart by :func:`gain_kind` (DKIST's rule on ``PAC__002`` and ``PAC__003``).
     """
     try:
         ip_task = str(header[IP_TASK]).strip().lower()
     except KeyError:
         raise KeyError(f"header has no {IP_TASK} (IP task type) keyword") from None
     if ip_task == "gain":
-        lamp = str(header.get(GOS_LAMP_LEVEL, "clear")).strip().lower()
-        return "LAMP_GAIN" if lamp == "lamp" else "SOLAR_GAIN"
+        return gain_kind(header)
     if ip_task in ("dark", "polcal", "observe"):
         return ip_task.upper()
     raise ValueError(

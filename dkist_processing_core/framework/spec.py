@@ -42,6 +42,11 @@ class InputFrame(BaseModel):
     op_run_id: str = Field(description="the Observing Program run the frame belongs to")
     frame_kind: str = Field(description="the kind of OP run (e.g. observe, calibration)")
     path: str | None = Field(None, description="where the frame can be read; None: not known")
+    supplied: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the frame's header cannot tell, by name, given with the input dataset "
+        "(the names a workflow reads are on its parse task's page, e.g. calibration_unit_step)",
+    )
 
 
 class InputDataset(BaseModel):

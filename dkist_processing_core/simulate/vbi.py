@@ -39,6 +39,12 @@ from dkist_processing_core.simulate.observation import (
 from dkist_processing_core.simulate.scene import RandomWaveField
 from dkist_processing_core.simulate.visp import AO_LOCK_MIN_R0_M
 
+# FWHM (nm) of VBI's interference filters by central wavelength (VBI__001 in SPEC-0122).
+VBI_FILTER_FWHM_NM = {
+    393.327: 0.1, 430.52: 0.44, 450.287: 0.4, 486.139: 0.05, 656.282: 0.05, 668.4: 0.44,
+    705.8: 0.3, 789.2: 0.4,
+}  # fmt: skip
+
 
 @dataclass
 class VbiConfig:
@@ -298,6 +304,7 @@ def iter_vbi_frames(
             kw.FRIED_PARAMETER_M: float(r0[index]),
             kw.AO_LOCK: lock,
             kw.VBI_FRIED_PARAMETER_CM: float(r0[index] * 100),
+            kw.VBI_FILTER_FWHM_NM: VBI_FILTER_FWHM_NM.get(round(float(wavelength), 3), 0.1),
             kw.VBI_STEP_PATTERN: pattern,
             kw.VBI_NUMBER_OF_STEPS: n_tiles if task == "OBSERVE" else 1,
             kw.VBI_CURRENT_STEP: (tile + 1) if tile is not None else 1,

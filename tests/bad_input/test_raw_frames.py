@@ -186,6 +186,27 @@ VBI["lamp_level_not_in_spec"] = keyword_fault(
 
 # -- frame kind and OP run: the frame belongs to the input dataset ----------------------------
 
+VISP["lamp_gain_with_the_lamp_off"] = keyword_fault(
+    "LAMP_GAIN", kw.GOS_LAMP_STATUS, "off",
+    f"{{path}}: frame kind: {kw.GOS_LAMP_LEVEL} = 'lamp' with {kw.GOS_LAMP_STATUS} = 'off'; "
+    f"expected a lamp gain ({kw.GOS_LAMP_LEVEL} = 'lamp' and {kw.GOS_LAMP_STATUS} = 'on') or a "
+    f"solar gain ({kw.GOS_LAMP_LEVEL} = 'clear')",
+)  # fmt: skip
+VBI["gain_with_the_lamp_stage_undefined"] = keyword_fault(
+    "SOLAR_GAIN", kw.GOS_LAMP_LEVEL, "undefined",
+    f"{{path}}: frame kind: {kw.GOS_LAMP_LEVEL} = 'undefined' with {kw.GOS_LAMP_STATUS} = 'off'",
+)  # fmt: skip
+VBI["tile_far_beyond_its_count"] = keyword_fault(
+    "OBSERVE", kw.VBI_CURRENT_STEP, 412345,
+    f"{{path}}: index out of range: {kw.VBI_CURRENT_STEP} = 412345; expected 1..2 "
+    f"({kw.VBI_NUMBER_OF_STEPS} = 2)",
+)  # fmt: skip
+VISP["modulator_state_beyond_its_count"] = keyword_fault(
+    "OBSERVE", kw.VISP_CURRENT_STATE, 3,
+    f"{{path}}: index out of range: {kw.VISP_CURRENT_STATE} = 3; expected 1..2 "
+    f"({kw.VISP_NUMBER_OF_STATES} = 2)",
+)  # fmt: skip
+
 VBI["unknown_ip_task"] = keyword_fault(
     "OBSERVE", kw.IP_TASK, "focus",
     f"{{path}}: frame kind: {kw.IP_TASK} = 'focus'; expected one of dark, gain, polcal, observe",

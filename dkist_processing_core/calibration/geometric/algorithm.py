@@ -13,6 +13,32 @@ import numpy as np
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
 
+from ...framework.errors import ExpectedError
+
+
+class SpectralShiftOutOfRange(ValueError, ExpectedError):
+    """A fitted spectral shift beyond the search bound: the fit is not to be trusted.
+
+    The integer search covers ``-max_shift..max_shift``; a shift fitted beyond it means the
+    lines were not where the algorithm looks for them (another axis order, a wrong frame,
+    a bound too small for this spectrograph). The message names the rows, their shifts and
+    the bound.
+    """
+
+    def __init__(self, shifts: np.ndarray, max_shift: float, name: str = "max_shift"):
+        self.shifts = np.asarray(shifts)
+        self.max_shift = float(max_shift)
+        bad = np.flatnonzero(~(np.abs(self.shifts) <= self.max_shift))
+        self.rows = bad
+        shown = ", ".join(f"row {r}: {self.shifts[r]:.3g} px" for r in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        super().__init__(
+            f"{len(bad)} of {len(self.shifts)} slit rows have a fitted spectral shift beyond "
+            f"{name} = {self.max_shift:g} px ({shown}{more}); expected |shift| <= "
+            f"{self.max_shift:g}: check that the frames' spectral axis is the one their CTYPEn "
+            f"declare, or raise {name} if the spectrograph's distortion is larger"
+        )
+
 
 def _normalised_rows(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, dtype=np.float64)
@@ -102,6 +128,12 @@ def measure_spectral_shifts(
     Returns
     -------
     shifts : (ny,) float64, ``observed_y(x) = aligned_y(x - shifts[y])``.
+
+    Raises
+    ------
+    SpectralShiftOutOfRange
+        When a fitted shift (or its value relative to the reference row) is beyond
+        ``max_shift`` or not finite: a shift is never used outside the range searched.
     """
     rows = _normalised_rows(image)
     ny, nx = rows.shape
@@ -121,7 +153,11 @@ def measure_spectral_shifts(
     zero = np.polynomial.polynomial.polyval(
         reference_row, np.polynomial.polynomial.polyfit(y, second, order)
     )
-    return second - zero
+    shifts = second - zero
+    if not np.all(np.abs(second) <= max_shift) or not np.all(np.abs(shifts) <= max_shift):
+        worst = np.where(np.abs(second) > np.abs(shifts), second, shifts)
+        raise SpectralShiftOutOfRange(worst, max_shift)
+    return shifts
 
 
 def fit_shift_polynomial(shifts: np.ndarray, order: int = 2) -> np.ndarray:

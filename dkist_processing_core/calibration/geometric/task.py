@@ -8,7 +8,7 @@ from ...framework import Parameter, Task
 from .. import tags as t
 from ..gain.task import lamp_corrected_solar_image
 from ..intermediates import spectral_shift_variables, write_intermediate
-from .algorithm import measure_spectral_shifts
+from .algorithm import SpectralShiftOutOfRange, measure_spectral_shifts
 
 
 class GeometricCalibration(Task):
@@ -49,7 +49,9 @@ class GeometricCalibration(Task):
     Only a shift along the wavelength axis per slit row is measured (slit tilt
     and spectral curvature); a rotation of the spectrum, a distortion along the slit
     and a dispersion that changes along the row are not. The shift must lie within
-    ``geometric_max_shift_px`` of the reference row. DKIST's ViSP pipeline also fits
+    ``geometric_max_shift_px`` of the reference row: a fitted shift beyond it stops the run
+    with :class:`~dkist_processing_core.calibration.geometric.algorithm.SpectralShiftOutOfRange`
+    naming the rows and their shifts (it is never used). DKIST's ViSP pipeline also fits
     the beam angle and the offset between its two polarimetric beams.
     """
 
@@ -73,9 +75,12 @@ class GeometricCalibration(Task):
 
     def run(self) -> None:
         corrected = lamp_corrected_solar_image(self)
-        shifts = measure_spectral_shifts(
-            corrected, max_shift=float(self.parameter("geometric_max_shift_px"))
-        )
+        bound = float(self.parameter("geometric_max_shift_px"))
+        try:
+            shifts = measure_spectral_shifts(corrected, max_shift=bound)
+        except SpectralShiftOutOfRange as e:
+            # Never used silently: the run stops, naming the parameter that bounds the search.
+            raise SpectralShiftOutOfRange(e.shifts, bound, "geometric_max_shift_px") from None
         variables, coords = spectral_shift_variables(shifts)
         write_intermediate(
             self,

@@ -8,7 +8,8 @@ is a change here and nowhere else.
 
 Fields used: the dataset's ``frames``, ``observe_op_run_id`` and ``calibration_op_run_ids``
 (both optional), and of each frame ``path`` (required), ``frame_id``, ``op_run_id`` and
-``frame_kind`` (each optional: a check that needs a missing field is skipped).
+``frame_kind`` (each optional: a check that needs a missing field is skipped), and
+``supplied``: what the frame's header cannot tell, by name (see :data:`SUPPLIED_NAMES`).
 """
 
 from __future__ import annotations
@@ -70,3 +71,18 @@ def declared_op_run_ids(input_dataset: Any) -> set[str] | None:
         return {*([observe] if observe is not None else []), *(str(c) for c in calibration or [])}
     ids = {frame_op_run_id(e) for e in dataset_frames(input_dataset)} - {None}
     return ids or None
+
+
+# What an input dataset may supply of a frame that its header cannot tell.
+SUPPLIED_NAMES = {
+    "calibration_unit_step": "the polcal sequence step (an int, any numbering: frames of one "
+    "step share it, steps follow in increasing order) of a polcal frame",
+    "telescope_geometry_deg": "[elevation, azimuth, coude table angle] in degrees of a polcal "
+    "frame whose header lacks TELEVATN, TAZIMUTH or TTBLANGL (optional in SPEC-0122)",
+}
+
+
+def frame_supplied(entry: Any) -> dict[str, Any]:
+    """The values the input dataset supplies for the frame (``supplied``), by name."""
+    value = _field(entry, "supplied")
+    return dict(value) if isinstance(value, Mapping) else {}

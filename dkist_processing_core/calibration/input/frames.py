@@ -12,6 +12,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
+from .layout import to_algorithm_layout
 from .validation import (
     CHECKSUM,
     TRUNCATED,
@@ -109,7 +110,9 @@ def read_raw_frame(path: Path | str, expected_shape: tuple[int, ...] | None = No
     Infinite pixels are returned as NaN (masked): see the non-finite pixel policy in
     :mod:`.validation`.
 
-    A raw DKIST frame is 3-D with a leading axis of length 1; it is returned as 2-D.
+    A raw DKIST frame is 3-D with an axis of length 1; it is returned as 2-D in the algorithm
+    layout (wavelength, or longitude, along the columns), whatever order of FITS axes its
+    ``CTYPEn`` declare, with its header's WCS cards renumbered to match (see :mod:`.layout`).
     A checksum mismatch, a truncated file or a frame of another shape than
     ``expected_shape`` raises :class:`InputFrameError` naming the file.
     """
@@ -125,6 +128,8 @@ def read_raw_frame(path: Path | str, expected_shape: tuple[int, ...] | None = No
             raise InputFrameError(f"{path}: {e}") from e
         except (OSError, ValueError, TypeError) as e:
             raise InputFrameError(f"{path}: data cannot be read ({e})") from e
+    # The one reorder at the door: the pixel axes the header declares, into the algorithm layout.
+    header, data = to_algorithm_layout(header, data)
     if data.ndim == 3 and data.shape[0] == 1:
         data = data[0]
     if header.get("BITPIX", 16) < 0:

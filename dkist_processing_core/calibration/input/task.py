@@ -13,6 +13,7 @@ from .. import keywords as kw
 from .. import tags as t
 from . import dataset as ds
 from .frames import InputFrameError, data_digest, inspect_frame, keyword
+from .layout import axis_layout
 from .validation import (
     MISSING_PARAMETER,
     UNREADABLE,
@@ -59,8 +60,10 @@ class ParseInputData(Task):
     A frame that passes is tagged with what calibration selects it by:
 
     - its kind, from the IP task type ``DKIST004`` (``dark``, ``gain``, ``polcal``,
-      ``observe``); a gain frame is a *lamp gain* when the GOS lamp is in the beam
-      (``PAC__002 = 'lamp'``) and a *solar gain* otherwise;
+      ``observe``); a gain frame is a *lamp gain* when the GOS lamp is in the beam and lit
+      (``PAC__002 = 'lamp'`` and ``PAC__003 = 'on'``) and a *solar gain* when the lamp stage
+      is clear (``PAC__002 = 'clear'``), DKIST's rule; any other gain frame (``'undefined'``,
+      a lamp in the beam but off) is refused;
     - its exposure time ``CAM__004`` (ms);
     - the instrument's own selectors (modulator state, scan step, mosaic tile,
       wavelength), added by the instrument's subclass, which declares the keywords it
@@ -70,6 +73,17 @@ class ParseInputData(Task):
       retarder angles (``PAC__004`` to ``PAC__007``) and a telescope geometry
       (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``) within 0.5 degree of the previous
       frame's share a state index; the state's geometry is the mean of its frames'.
+
+    Each frame's pixel axes are read from its own header (``NAXISn``, ``CTYPEn``), never
+    assumed: a frame with a spectral axis (``AWAV``, ``WAVE``, ...) is read with wavelength
+    along the columns and the slit along the rows, an image with longitude (``HPLN``) along
+    the columns and latitude (``HPLT``) along the rows, whichever FITS axis the file puts
+    them on (see :mod:`~dkist_processing_core.calibration.input.layout`); the header's WCS
+    cards are renumbered with the data, so every later header describes the data it goes
+    with. The frames of a dataset share one axis layout and one shape; an instrument names
+    the axes its frames must declare (``required_axes``), and calibration frames must match
+    the observe frames' setup (the instrument's ``match`` keywords, a dark for every
+    exposure time).
 
     Frames are not copied: the scratch index points at them where they are. The check
     reads headers only, plus the data bytes astropy reads to verify the checksums (and the
@@ -93,18 +107,55 @@ class ParseInputData(Task):
     input_max_nonfinite_fraction
         The largest fraction of an observe frame's pixels that may be NaN or inf.
 
+    Keywords the shared parsing reads (each instrument's page lists its own):
+
+    ====================  ==============================================  =====================
+    keyword               use                                             SPEC-0122
+    ====================  ==============================================  =====================
+    NAXIS, NAXISn         frame shape; which axes are the image           required
+    BITPIX, BLANK         whether pixels are decoded to count NaN/inf     BITPIX required,
+                                                                          BLANK optional
+    CHECKSUM, DATASUM     verified as the file is read; duplicate data    optional
+    CTYPEn                pixel axes (spectral, longitude, latitude)      required
+    DKIST004              frame kind (IP task type)                       required
+    DKIST003              frame kind as the input dataset lists it        required
+    ID___008              OP run the frame belongs to                     required
+    CAM__004              exposure time (selects the dark)                required
+    DATE-OBS              time order (polcal steps, VBI frames); one      required
+                          exposure per DATE-OBS
+    DATE-BEG              time order, read before DATE-OBS if present     not in SPEC-0122
+                                                                          (SPEC-0214's name)
+    PAC__002, PAC__003    lamp gain or solar gain (DKIST's rule)          required
+    PAC__004 - PAC__007   polcal: polarizer and retarder in/out, angles   required
+    TELEVATN, TAZIMUTH,   polcal: telescope geometry of each step         optional (or supplied
+    TTBLANGL                                                              by the input dataset)
+    ====================  ==============================================  =====================
+
+    What the headers cannot tell, the input dataset can supply per frame (an entry's
+    ``supplied``, by name): ``calibration_unit_step`` (the polcal sequence step; given for
+    every polcal frame or none, it replaces the inference above) and
+    ``telescope_geometry_deg`` (``[elevation, azimuth, coude table angle]``). A polcal frame
+    whose header lacks the telescope geometry (optional in SPEC-0122) and has neither is
+    refused with a message naming both fields.
+
     Limitations
     -----------
     The checks read headers, plus the data of float frames (non-finite pixels) and what the
     reader already verifies (checksums); they cannot see a frame whose header is consistent but
     whose pixels are wrong (a saturated or mis-exposed frame). What SPEC-0122 does not record
     is not checked: a polcal sequence's calibration-unit step is inferred from the unit's angles
-    and the telescope geometry in time order.
+    and the telescope geometry in time order, unless the input dataset supplies it. Two
+    consecutive steps with the same angles at the same geometry are one step to the inference.
     """
 
     frame_kinds: ClassVar[tuple[str, ...]] = ALL_KINDS
     # The instrument's keywords: which kinds need them, their type, indices and counts.
     keyword_rules: ClassVar[tuple[KeywordRule, ...]] = ()
+    # The roles of the two image axes every frame must declare in its CTYPEn (any order);
+    # None: any (see calibration.input.layout).
+    required_axes: ClassVar[tuple[str, ...] | None] = None
+    # The kinds whose exposure times need dark frames of the same exposure time.
+    dark_for: ClassVar[tuple[str, ...]] = ()
     writes = (
         *((t.INPUT, t.FRAME, t.task(kind)) for kind in ALL_KINDS),
         (t.INPUT_SUMMARY,),
@@ -157,6 +208,7 @@ class ParseInputData(Task):
             f.frame_id = ds.frame_id(entry)
             f.op_run_id = ds.frame_op_run_id(entry)
             f.frame_kind = ds.frame_kind(entry)
+            f.supplied = ds.frame_supplied(entry)
             facts.append(f)
         result = validate_frames(
             facts,
@@ -166,6 +218,8 @@ class ParseInputData(Task):
             observe_op_run_id=ds.observe_op_run_id(document),
             max_nonfinite_fraction=self.parameter("input_max_nonfinite_fraction"),
             same_data=lambda a, b: data_digest(a) == data_digest(b),
+            required_axes=self.required_axes,
+            dark_for=self.dark_for,
         )
         if result.problems:
             raise InputValidationError(result.problems)
@@ -179,19 +233,25 @@ class ParseInputData(Task):
         with self.scratch.batch():
             for f in self.progress(facts, description="indexing input frames"):
                 path, header, kind = Path(f.path), f.header, result.kinds[f.path]
-                shape = (header["NAXIS2"], header["NAXIS1"])
+                shape = axis_layout(header).shape  # (rows, columns) in the algorithm layout
                 exposure = keyword(header, kw.EXPOSURE_TIME_MS, path, float)
                 frame_tags = [t.INPUT, t.FRAME, t.task(kind), t.exposure_time(exposure)]
                 frame_tags += self.instrument_tags(header, path, kind)
                 counts[kind] += 1
                 if kind == t.POLCAL:
+                    supplied_geometry = f.supplied.get("telescope_geometry_deg")
                     try:
                         angles = kw.calibration_unit_angles(header)
-                        geometry = kw.telescope_geometry(header)
-                        date = str(header["DATE-OBS"])
+                        geometry = (
+                            tuple(float(g) for g in supplied_geometry)
+                            if supplied_geometry is not None
+                            else kw.telescope_geometry(header)
+                        )
+                        date = kw.observation_time(header)
                     except (KeyError, ValueError) as e:
                         raise InputFrameError(f"{path}: {e.args[0]}") from None
-                    polcal.append((date, angles, geometry, path, frame_tags))
+                    step = f.supplied.get("calibration_unit_step")
+                    polcal.append((date, angles, geometry, path, frame_tags, step))
                     continue
                 self.scratch.add(path, frame_tags)
             polcal_states = self._polcal_states(polcal)
@@ -217,11 +277,19 @@ class ParseInputData(Task):
         self.logger.info("indexed %d frames: %s", sum(counts.values()), dict(counts))
 
     def _polcal_states(self, polcal: list) -> list[dict]:
-        """Tag polcal frames with their sequence step; the steps' angles and mean geometry."""
-        steps, states = polcal_steps(
-            [(date, angles, geometry) for date, angles, geometry, *_ in polcal]
-        )
-        for (_, _, _, path, frame_tags), k in zip(polcal, steps):
+        """Tag polcal frames with their sequence step; the steps' angles and mean geometry.
+
+        The steps the input dataset supplies (``calibration_unit_step``) where it gives them
+        (for every polcal frame: the checks refuse a partial list), else inferred from the
+        headers (:func:`polcal_steps`).
+        """
+        frames = [(date, angles, geometry) for date, angles, geometry, *_ in polcal]
+        given = [p[5] for p in polcal]
+        if polcal and all(g is not None for g in given):
+            steps, states = supplied_polcal_steps(frames, given, [str(p[3]) for p in polcal])
+        else:
+            steps, states = polcal_steps(frames)
+        for (_, _, _, path, frame_tags, _), k in zip(polcal, steps):
             self.scratch.add(path, [*frame_tags, t.calibration_unit_state(k)])
         return states
 
@@ -264,4 +332,40 @@ def polcal_steps(frames: list[tuple[str, tuple, tuple]]) -> tuple[list[int], lis
             azimuth_deg=(first[1] + az / n) % 360.0,
             table_angle_deg=(first[2] + ta / n) % 360.0,
         )
+    return step_of, states
+
+
+def supplied_polcal_steps(
+    frames: list[tuple[str, tuple, tuple]], given: list[int], paths: list[str]
+) -> tuple[list[int], list[dict]]:
+    """The polcal sequence's steps as the input dataset gives them (``calibration_unit_step``).
+
+    Steps are numbered 0.. in increasing order of the given values; each step's angles must be
+    the same for all its frames (the header's ``PAC__004`` to ``PAC__007``), its geometry is
+    the mean of its frames' (azimuths may cross 0/360).
+    """
+    order = sorted(set(given))
+    step_of = [order.index(g) for g in given]
+    states: list[dict] = []
+    for k, value in enumerate(order):
+        members = [i for i, s in enumerate(step_of) if s == k]
+        angles = {frames[i][1] for i in members}
+        if len(angles) > 1:
+            shown = ", ".join(f"{paths[i]}: {frames[i][1]}" for i in members[:4])
+            raise InputFrameError(
+                f"the input dataset gives calibration_unit_step {value} to polcal frames of "
+                f"different calibration-unit angles ({shown}); expected one step per "
+                "polarizer and retarder setting"
+            )
+        first = frames[members[0]][2]
+        means = [
+            (first[j] + sum(_wrapped(frames[i][2][j] - first[j]) for i in members) / len(members))
+            for j in range(3)
+        ]
+        polarizer, retarder = frames[members[0]][1]
+        states.append(
+            {"state": k, "polarizer_angle_deg": polarizer, "retarder_angle_deg": retarder,
+             "elevation_deg": means[0], "azimuth_deg": means[1] % 360.0,
+             "table_angle_deg": means[2] % 360.0}
+        )  # fmt: skip
     return step_of, states

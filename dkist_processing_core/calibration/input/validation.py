@@ -16,8 +16,10 @@ The checks
   accepted for a float.
 - *keyword value*: a value outside what the specification allows (``values``,
   ``values_range``) or a DATE-OBS that is not an ISO time.
-- *frame kind*: an IP task type (``DKIST004``) this workflow does not process, or an OP
-  task type (``DKIST003``) other than the kind the input dataset lists the frame under.
+- *frame kind*: an IP task type (``DKIST004``) this workflow does not process, a gain frame
+  that is neither a lamp gain (``PAC__002 = 'lamp'`` and ``PAC__003 = 'on'``) nor a solar
+  gain (``PAC__002 = 'clear'``), DKIST's rule, or an OP task type (``DKIST003``) other than
+  the kind the input dataset lists the frame under.
 - *OP run*: the frame's OP run id (``ID___008``) is not the one the input dataset lists
   it under or not among the dataset's OP runs, or observe frames come from more than one
   observe OP run.
@@ -28,8 +30,22 @@ The checks
 - *index out of range*: an index beyond the count the header declares (e.g. modulator
   state ``VISP_011`` > number of states ``VISP_010``), for the indices the instrument's
   parse task declares (:class:`KeywordRule`).
-- *frame shape*: a frame whose ``NAXIS2 x NAXIS1`` differs from the dataset's (the
-  shape most frames have).
+- *frame shape*: a frame whose shape (rows x columns in the algorithm layout, see
+  :mod:`.layout`) differs from the dataset's (the shape most frames have).
+- *axis layout*: a frame whose image axes are not those the instrument needs (for a
+  spectrograph a spectral ``CTYPEn`` and a spatial one; for an imager ``HPLN`` and
+  ``HPLT``), or whose order of FITS axes differs from the dataset's (the layout most
+  frames have): all frames of a dataset share one layout.
+- *calibration setup*: a calibration frame whose setup differs from the observe frames'
+  for a keyword the instrument declares must match (:attr:`KeywordRule.match`, e.g. the
+  wavelength ``WAVELNTH``), or an exposure time of a frame that needs a dark with no dark
+  frame of that exposure time.
+- *supplied value*: what the input dataset supplies of a frame (``supplied``) where its
+  header cannot tell: a polcal frame whose header lacks the telescope geometry
+  (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``, optional in SPEC-0122) needs
+  ``telescope_geometry_deg`` and ``calibration_unit_step`` (its step cannot be inferred);
+  ``calibration_unit_step`` is given for every polcal frame or for none; supplied values of
+  the wrong form are refused.
 - *non-finite pixels*: see the policy below.
 - *missing parameter*: a parameter the workflow's tasks declare has no value in the run
   (checked by the parse task before the frames; a value of the wrong type or out of range
@@ -70,6 +86,7 @@ from typing import Any
 from dkist_processing_core.framework.errors import InputError
 
 from .. import keywords as kw
+from .layout import axis_layout
 
 # The checks, as they appear in messages.
 UNREADABLE = "unreadable"
@@ -86,6 +103,9 @@ DUPLICATE_CONTENT = "duplicate content"
 DUPLICATE_EXPOSURE = "duplicate exposure"
 INDEX_RANGE = "index out of range"
 FRAME_SHAPE = "frame shape"
+AXIS_LAYOUT = "axis layout"
+SETUP = "calibration setup"
+SUPPLIED = "supplied value"
 NON_FINITE = "non-finite pixels"
 NO_FRAMES = "no frames"
 MISSING_PARAMETER = "missing parameter"
@@ -105,6 +125,9 @@ CHECKS = (
     DUPLICATE_EXPOSURE,
     INDEX_RANGE,
     FRAME_SHAPE,
+    AXIS_LAYOUT,
+    SETUP,
+    SUPPLIED,
     NON_FINITE,
     NO_FRAMES,
     MISSING_PARAMETER,
@@ -188,6 +211,8 @@ class KeywordRule:
     count_key: str | None = None
     base: int = 1
     state: bool = False
+    # The frames of ``kinds`` must have the observe frames' value (their setup matches).
+    match: bool = False
 
     def applies_to(self, kind: str | None) -> bool:
         return self.kinds is None or (kind is not None and kind in self.kinds)
@@ -222,6 +247,7 @@ class FrameFacts:
     nan: int = 0
     inf: int = 0
     problems: list[InputProblem] = field(default_factory=list)  # the reader's
+    supplied: dict[str, Any] = field(default_factory=dict)  # the input dataset's, by name
 
     @property
     def nonfinite(self) -> int:
@@ -308,8 +334,20 @@ def frame_kind_of(path: str, header: Mapping[str, Any]) -> tuple[str | None, lis
     ip_task = header[kw.IP_TASK].strip().lower()
     if ip_task == "gain":
         lamp_problems = check_keyword(path, header, KeywordRule(kw.GOS_LAMP_LEVEL))
+        lamp_problems += check_keyword(path, header, KeywordRule(kw.GOS_LAMP_STATUS))
         if lamp_problems:
             return None, lamp_problems
+        try:
+            return kw.gain_kind(header), []
+        except ValueError:
+            found = f"{header[kw.GOS_LAMP_LEVEL]!r} with {kw.GOS_LAMP_STATUS} = {header[kw.GOS_LAMP_STATUS]!r}"
+            expected = (
+                f"a lamp gain ({kw.GOS_LAMP_LEVEL} = 'lamp' and {kw.GOS_LAMP_STATUS} = 'on') "
+                f"or a solar gain ({kw.GOS_LAMP_LEVEL} = 'clear')"
+            )
+            return None, [
+                InputProblem(path, FRAME_KIND, kw.GOS_LAMP_LEVEL, found, expected)
+            ]  # fmt: skip
     try:
         return kw.frame_task_type(header), []
     except ValueError:
@@ -333,12 +371,18 @@ def validate_frames(
     observe_op_run_id: str | None = None,
     max_nonfinite_fraction: float = 0.0,
     same_data: Callable[[str, str], bool] | None = None,
+    required_axes: tuple[str, ...] | None = None,
+    dark_for: Sequence[str] = (),
 ) -> ValidationResult:
     """Every problem of the frames, in the order of the frames (then of the dataset-wide checks).
 
     ``rules`` are the instrument's keyword rules, checked after :data:`SHARED_RULES`.
     ``same_data(a, b)`` confirms that two frames with the same data checksum hold the same
-    data (byte for byte); without it the checksum alone decides.
+    data (byte for byte); without it the checksum alone decides. ``required_axes`` are the
+    roles (:func:`.layout.axis_role`) the image axes of every frame must have, in any order
+    (e.g. ``("spectral", "spatial")``, where ``spatial`` is longitude or latitude); ``None``
+    accepts any. ``dark_for`` are the kinds
+    whose exposure times need dark frames of the same exposure time.
     """
     problems: list[InputProblem] = []
     kinds: dict[str, str] = {}
@@ -392,6 +436,8 @@ def validate_frames(
                                 path, KEYWORD_VALUE, key, _shown(header[key]), "an angle in degrees"
                             )
                         )
+        if kind == "POLCAL":
+            problems += _polcal_supplied(f)
         # Indices within their declared counts.
         for rule in all_rules:
             if rule.count_key is None or not rule.applies_to(kind) or rule.key in bad_keys:
@@ -511,6 +557,9 @@ def validate_frames(
                 )
     flagged = {p.file for p in problems if p.check == OP_RUN}
     problems += _dataset_checks(readable, kinds, all_rules, observe_op_run_id, same_data, flagged)
+    problems += _layout_checks(readable, required_axes)
+    problems += _polcal_steps_all_or_none(readable, kinds)
+    problems += _setup_checks(readable, kinds, all_rules, dark_for)
     # One frame's problems together, frames in the input dataset's order.
     order = {f.path: i for i, f in reversed(list(enumerate(frames)))}
     problems.sort(key=lambda p: order.get(p.file, -1))
@@ -630,17 +679,63 @@ def _dataset_checks(
                             "holds one observe OP run",
                         )
                     )
-    # One frame shape: the shape most frames have.
-    shapes = {
-        f.path: (f.header["NAXIS2"], f.header["NAXIS1"])
-        for f in unique
-        if type_matches(f.header.get("NAXIS2"), "int")
-        and type_matches(f.header.get("NAXIS1"), "int")
-    }
+    return problems
+
+
+def _majority(values: Mapping[str, Any]) -> tuple[Any, int, str]:
+    """The value most frames have, how many have it, and one of them."""
+    main, n_main = Counter(values.values()).most_common(1)[0]
+    return main, n_main, next(p for p, v in values.items() if v == main)
+
+
+def _layout_checks(
+    frames: Sequence[FrameFacts], required_axes: tuple[str, ...] | None
+) -> list[InputProblem]:
+    """Every frame's image axes are those required, in one order, of one shape."""
+    problems: list[InputProblem] = []
+    layouts = {}
+    for f in frames:
+        if not all(type_matches(f.header.get(k), "int") for k in ("NAXIS1", "NAXIS2")):
+            continue
+        layout = axis_layout(f.header)
+        layouts[f.path] = layout
+        roles = [
+            "spatial" if "spatial" in (required_axes or ()) and r in ("longitude", "latitude")
+            else r
+            for r in layout.roles
+        ]  # fmt: skip
+        if required_axes is not None and sorted(roles) != sorted(required_axes):
+            keys = [f"CTYPE{layout.columns}", f"CTYPE{layout.rows}"]
+            found = ", ".join(f"{k} = {f.header.get(k)!r}" for k in sorted(keys))
+            problems.append(
+                InputProblem(
+                    f.path,
+                    AXIS_LAYOUT,
+                    "",
+                    f"image axes {found} ({layout.description})",
+                    "image axes of kinds " + " and ".join(required_axes),
+                )
+            )
+    if not layouts:
+        return problems
+    signatures = {p: lay.signature for p, lay in layouts.items()}
+    if len(set(signatures.values())) > 1:
+        main, n_main, example = _majority(signatures)
+        for path, sig in signatures.items():
+            if sig != main:
+                problems.append(
+                    InputProblem(
+                        path,
+                        AXIS_LAYOUT,
+                        "",
+                        layouts[path].description,
+                        f"{layouts[example].description} like {n_main} other frame(s) "
+                        f"(e.g. {example}): one axis layout per dataset",
+                    )
+                )
+    shapes = {p: lay.shape for p, lay in layouts.items()}
     if len(set(shapes.values())) > 1:
-        counts = Counter(shapes.values())
-        main, n_main = counts.most_common(1)[0]
-        example = next(p for p, s in shapes.items() if s == main)
+        main, n_main, example = _majority(shapes)
         for path, shape in shapes.items():
             if shape != main:
                 problems.append(
@@ -653,3 +748,128 @@ def _dataset_checks(
                     )
                 )
     return problems
+
+
+def _setup_checks(
+    frames: Sequence[FrameFacts],
+    kinds: Mapping[str, str],
+    rules: Sequence[KeywordRule],
+    dark_for: Sequence[str],
+) -> list[InputProblem]:
+    """Calibration frames of the observe frames' setup; a dark for every exposure time."""
+    problems: list[InputProblem] = []
+    observe = [f for f in frames if kinds.get(f.path) == "OBSERVE"]
+    for rule in rules:
+        if not rule.match:
+            continue
+        values = {f.path: f.header.get(rule.key) for f in observe if rule.key in f.header}
+        if not values:
+            continue
+        wanted = set(values.values())
+        for f in frames:
+            kind = kinds.get(f.path)
+            if kind in (None, "OBSERVE") or not rule.applies_to(kind) or rule.key not in f.header:
+                continue
+            if f.header[rule.key] not in wanted:
+                problems.append(
+                    InputProblem(
+                        f.path,
+                        SETUP,
+                        rule.key,
+                        _shown(f.header[rule.key]),
+                        f"{', '.join(_shown(v) for v in sorted(wanted, key=str))}, as the observe "
+                        f"frames' (a {kind} frame calibrates them only in their setup)",
+                    )
+                )
+    darks = {f.header.get(kw.EXPOSURE_TIME_MS) for f in frames if kinds.get(f.path) == "DARK"}
+    if dark_for and any(kinds.get(f.path) == "DARK" for f in frames):
+        for f in frames:
+            kind = kinds.get(f.path)
+            exposure = f.header.get(kw.EXPOSURE_TIME_MS)
+            if kind in dark_for and isinstance(exposure, (int, float)) and exposure not in darks:
+                shown = ", ".join(f"{d:g}" for d in sorted(d for d in darks if d is not None))
+                problems.append(
+                    InputProblem(
+                        f.path,
+                        SETUP,
+                        kw.EXPOSURE_TIME_MS,
+                        _shown(exposure),
+                        f"an exposure time of the dark frames ({shown} ms): {kind} frames "
+                        "need a dark of their own exposure time",
+                    )
+                )
+    return problems
+
+
+GEOMETRY_KEYS = (kw.TELESCOPE_ELEVATION, kw.TELESCOPE_AZIMUTH, kw.COUDE_TABLE_ANGLE)
+
+
+def _polcal_supplied(f: FrameFacts) -> list[InputProblem]:
+    """A polcal frame's step and geometry: from its header, else supplied, else a problem."""
+    problems: list[InputProblem] = []
+    step = f.supplied.get("calibration_unit_step")
+    if step is not None and not type_matches(step, "int"):
+        problems.append(
+            InputProblem(f.path, SUPPLIED, "calibration_unit_step", _shown(step), "an int")
+        )
+    geometry = f.supplied.get("telescope_geometry_deg")
+    if geometry is not None and not (
+        isinstance(geometry, (list, tuple))
+        and len(geometry) == 3
+        and all(type_matches(g, "float") for g in geometry)
+    ):
+        problems.append(
+            InputProblem(
+                f.path, SUPPLIED, "telescope_geometry_deg", _shown(geometry),
+                "[elevation, azimuth, coude table angle] in degrees",
+            )
+        )  # fmt: skip
+    missing = [k for k in GEOMETRY_KEYS if not type_matches(f.header.get(k), "float")]
+    if missing and geometry is None:
+        problems.append(
+            InputProblem(
+                f.path,
+                SUPPLIED,
+                "telescope_geometry_deg",
+                f"no value, and the header has no {', '.join(missing)} (optional in SPEC-0122)",
+                "the telescope geometry of this polcal frame: supplied.telescope_geometry_deg "
+                "[elevation, azimuth, coude table angle] in its input dataset entry",
+            )
+        )
+    if missing and step is None:
+        problems.append(
+            InputProblem(
+                f.path,
+                SUPPLIED,
+                "calibration_unit_step",
+                f"no value, and the header has no {', '.join(missing)} to infer it from",
+                "the calibration-unit step of this polcal frame: the header cannot tell it; "
+                "give supplied.calibration_unit_step in its input dataset entry",
+            )
+        )
+    return problems
+
+
+def _polcal_steps_all_or_none(
+    frames: Sequence[FrameFacts], kinds: Mapping[str, str]
+) -> list[InputProblem]:
+    polcal = [f for f in frames if kinds.get(f.path) == "POLCAL"]
+    given = [f for f in polcal if "calibration_unit_step" in f.supplied]
+    if not given or len(given) == len(polcal):
+        return []
+    return [
+        InputProblem(
+            f.path,
+            SUPPLIED,
+            "calibration_unit_step",
+            "no value",
+            f"a step like the {len(given)} other polcal frame(s) the input dataset gives one "
+            f"(e.g. {given[0].path}): steps are supplied for every polcal frame or for none",
+        )
+        for f in polcal
+        if "calibration_unit_step" not in f.supplied and not _missing_geometry(f)
+    ]
+
+
+def _missing_geometry(f: FrameFacts) -> bool:
+    return any(not type_matches(f.header.get(k), "float") for k in GEOMETRY_KEYS)

@@ -24,9 +24,35 @@ class VbiParseInputData(ParseInputData):
     Algorithm
     ---------
     The shared input parsing (see :class:`~dkist_processing_core.calibration.input.task.ParseInputData`),
-    plus VBI's selectors: the mosaic tile ``VBI__004`` (1-based) and the frame number
-    within the tile's burst ``VBI__008`` (1-based) of observe frames, and the wavelength
-    ``WAVELNTH`` (nm, one filter each) of gain and observe frames.
+    plus VBI's selectors: the mosaic tile ``VBI__004`` (1-based, within ``VBI__003``) of
+    observe frames, each frame's place in time within its tile (the order of ``DATE-BEG``,
+    or ``DATE-OBS`` where a raw header has no ``DATE-BEG``; the frame number ``VBI__008`` is
+    only checked to lie within its count ``VBI__007``), and the wavelength ``WAVELNTH``
+    (nm, one filter each) of gain and observe frames. No spectral WCS axis is read: SPEC-0122
+    does not require one (``CTYPE3`` may be anything).
+
+    Keywords read (besides the shared parsing's, see its page):
+
+    ==========  =====================================  ==========================================
+    keyword     use                                    SPEC-0122
+    ==========  =====================================  ==========================================
+    WAVELNTH    filter of gain and observe frames; L1  required
+                ``LINEWAV``, ``WAVEMIN``/``WAVEMAX``
+    VBI__001    filter FWHM (nm): ``WAVEMIN/WAVEMAX``  required for VBI (``instrument_required``)
+                = ``WAVELNTH`` -/+ FWHM/2
+    VBI__003    number of mosaic tiles                 required for VBI
+    VBI__004    mosaic tile, 1..``VBI__003``           required for VBI
+    VBI__007    frames per tile                        required for VBI
+    VBI__008    frame number, 1..``VBI__007`` (check)  required for VBI
+    DATE-BEG    time order within a tile               not in SPEC-0122 (SPEC-0214 name); used if
+                                                       present
+    DATE-OBS    time order within a tile               required
+    CTYPEn,     axis layout (which FITS axis is        required
+    CUNITn      longitude, which latitude)
+    ==========  =====================================  ==========================================
+
+    Assumptions that remain: one filter per dataset; tiles are placed on the mosaic grid
+    from their pointing (the WCS of the frame's centre), as SPEC-0122 has no grid position.
 
     Inputs
     ------
@@ -45,6 +71,8 @@ class VbiParseInputData(ParseInputData):
     """
 
     frame_kinds = (t.DARK, t.SOLAR_GAIN, t.OBSERVE)
+    required_axes = ("longitude", "latitude")
+    dark_for = (t.SOLAR_GAIN, t.OBSERVE)
     keyword_rules = (
         KeywordRule(kw.WAVELENGTH_NM, kinds=(t.SOLAR_GAIN, t.OBSERVE), state=True),
         KeywordRule(
@@ -69,11 +97,20 @@ class VbiParseInputData(ParseInputData):
             tags.append(t.wavelength(keyword(header, kw.WAVELENGTH_NM, path, float)))
         if kind == t.OBSERVE:
             tags.append(t.spatial_step(keyword(header, kw.VBI_CURRENT_STEP, path, int)))
-            tags.append(t.repeat(keyword(header, kw.VBI_CURRENT_FRAME, path, int)))
+            # The frame's place in time within its tile is set from DATE-BEG/DATE-OBS in run().
+            self._observe_times.setdefault(t.SpatialStep.of(tags), []).append(
+                (kw.observation_time(header), str(path))
+            )
         return tags
 
     def run(self) -> None:
+        self._observe_times: dict[int, list[tuple[str, str]]] = {}
         super().run()
+        # Time order within a tile follows the exposure time, never the frame-number keyword.
+        with self.scratch.batch():
+            for times in self._observe_times.values():
+                for k, (_, path) in enumerate(sorted(times), start=1):
+                    self.scratch.tag(path, t.repeat(k))
         # A DKIST dataset is one instrument at one pass band: one VBI filter, observed by one
         # instrument program execution (dkist-inventory requires a single IP_ID per dataset).
         wavelengths = t.Wavelength.values(self.scratch, t.INPUT, t.task(t.OBSERVE))
@@ -85,13 +122,28 @@ class VbiParseInputData(ParseInputData):
             )
 
 
+def filter_passband_nm(header) -> tuple[float, float]:
+    """``(WAVEMIN, WAVEMAX)`` of a VBI frame: ``WAVELNTH`` -/+ half the filter FWHM ``VBI__001``.
+
+    Read from the keywords SPEC-0122 requires, never from a spectral WCS axis (which it does
+    not). Without a positive ``VBI__001`` the pass band is the central wavelength alone.
+    """
+    centre = float(header[kw.WAVELENGTH_NM])
+    fwhm = header.get(kw.VBI_FILTER_FWHM_NM)
+    half = float(fwhm) / 2 if isinstance(fwhm, (int, float)) and 0 < fwhm < centre else 0.0
+    return centre - half, centre + half
+
+
 class VbiWriteL1Frames(WriteL1Frames):
     r"""Write VBI Level 1 frames: one per mosaic tile and frame, of one filter.
 
     Algorithm
     ---------
     The shared L1 writing (see :class:`~dkist_processing_core.calibration.l1.task.WriteL1Frames`).
-    A VBI dataset is one filter (a DKIST dataset is one instrument at one pass band). Its
+    A VBI dataset is one filter (a DKIST dataset is one instrument at one pass band), whose
+    pass band ``WAVEMIN``..``WAVEMAX`` is ``WAVELNTH`` -/+ half the filter FWHM ``VBI__001``
+    (see :func:`filter_passband_nm`); the frame number within a tile is its place in time
+    (``DATE-BEG`` order, set by the parsing). Its
     axes are those the DKIST data center and user tools know for VBI: the two spatial axes
     of the array and, when a tile has more than one frame, the frame number within the
     tile's burst (time). The mosaic is not a dataset axis: each tile is a dataset of its own
@@ -176,7 +228,7 @@ class VbiWriteL1Frames(WriteL1Frames):
         repeats = t.Repeat.values(self.scratch, t.CALIBRATED)
         places = self.mosaic_places()
         out = []
-        for _, _, data, tags in frames:
+        for _, header, data, tags in frames:
             image = data[0].astype(np.float64)
             ny, nx = image.shape
             central = image[ny // 4 : ny - ny // 4, nx // 4 : nx - nx // 4]
@@ -207,6 +259,11 @@ class VbiWriteL1Frames(WriteL1Frames):
                 maxis1, maxis2, mindex1, mindex2 = places[tile]
                 keys.update(MAXIS=2, MAXIS1=maxis1, MAXIS2=maxis2, MINDEX1=mindex1, MINDEX2=mindex2)
             out.append(
-                L1FrameDescription(dataset_axes=axes, dataset_index=index, instrument_keys=keys)
+                L1FrameDescription(
+                    dataset_axes=axes,
+                    dataset_index=index,
+                    instrument_keys=keys,
+                    wavelength_range_nm=filter_passband_nm(header),
+                )
             )
         return out

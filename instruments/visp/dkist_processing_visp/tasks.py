@@ -56,6 +56,41 @@ class VispParseInputData(ParseInputData):
     plus ViSP's selectors: the modulator state ``VISP_011`` (1-based) of gain, polcal
     and observe frames, and the scan step ``VISP_020`` (0-based) of observe frames.
 
+    The pixel axes are read from each frame's ``CTYPEn``: one image axis must be spectral
+    (``AWAV``/``WAVE``), the other spatial (the slit, ``HPLT``/``HPLN``), on either FITS axis
+    (DKIST's ViSP writes the slit along FITS axis 1); frames are read with wavelength along
+    the columns (see :mod:`~dkist_processing_core.calibration.input.layout`). Gain and polcal
+    frames must have the observe frames' wavelength ``WAVELNTH`` and number of modulator
+    states ``VISP_010``, and every exposure time a dark.
+
+    Keywords read (besides the shared parsing's: ``DKIST004``, ``DKIST003``, ``ID___008``,
+    ``CAM__004``, ``DATE-OBS``, ``PAC__002`` to ``PAC__007``, ``TELEVATN``, ``TAZIMUTH``,
+    ``TTBLANGL``, ``NAXISn``, all required by SPEC-0122 except the three telescope angles,
+    which it lists as optional; ``DATE-BEG`` is read first where present, it is SPEC-0214's
+    name):
+
+    ==========  ==========================================  ==================================
+    keyword     use                                         SPEC-0122
+    ==========  ==========================================  ==================================
+    CTYPEn      which FITS axis is spectral, which spatial  required
+    CUNITn,     carried with the axis into L1 (renumbered   required
+    CDELTn,     with it)
+    CRPIXn,
+    CRVALn,
+    PCi_j
+    WAVELNTH    setup match of calibration frames           required
+    VISP_010    number of modulator states; setup match     required for ViSP
+                                                            (``instrument_required``)
+    VISP_011    modulator state, 1..``VISP_010``            required for ViSP
+    VISP_019    number of scan steps                        required for ViSP
+    VISP_020    scan step, 0..``VISP_019`` - 1              required for ViSP
+    ==========  ==========================================  ==================================
+
+    Assumptions that remain: one beam; the polcal sequence's calibration-unit step is
+    inferred from the unit's angles and the telescope geometry in time order unless the
+    input dataset gives it (see the shared parsing); the scan step's longitude is the
+    frame's WCS.
+
     Inputs
     ------
     The input dataset's raw ViSP frames.
@@ -72,7 +107,18 @@ class VispParseInputData(ParseInputData):
         As for the shared parsing.
     """
 
+    required_axes = ("spectral", "spatial")
+    dark_for = (t.LAMP_GAIN, t.SOLAR_GAIN, t.POLCAL, t.OBSERVE)
     keyword_rules = (
+        # The calibration frames are of the observe frames' setup: wavelength, modulation.
+        KeywordRule(
+            kw.WAVELENGTH_NM, kinds=(t.LAMP_GAIN, t.SOLAR_GAIN, t.POLCAL, t.OBSERVE), match=True
+        ),
+        KeywordRule(
+            kw.VISP_NUMBER_OF_STATES,
+            kinds=(t.POLCAL, t.OBSERVE, t.LAMP_GAIN, t.SOLAR_GAIN),
+            match=True,
+        ),
         KeywordRule(
             kw.VISP_CURRENT_STATE,
             kinds=(t.POLCAL, t.OBSERVE, t.LAMP_GAIN, t.SOLAR_GAIN),

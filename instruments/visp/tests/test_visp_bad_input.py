@@ -92,9 +92,13 @@ def test_exposure_time_with_no_matching_dark(observation, tmp_path):
         if not (r.task_type == "DARK" and r.exposure_time_ms == observe_exposure)
     ]
     error = fail(observation, tmp_path, input_dataset=document)
-    assert error.task_name == "DarkCalibration"
-    assert f"OBSERVE frame(s) have exposure time {observe_exposure:g} ms" in str(error)
-    assert "no darks" in str(error)
+    # Refused at the door, before any calibration: each frame without a dark is named.
+    assert error.task_name == "VispParseInputData"
+    assert (
+        f"calibration setup: {kw.EXPOSURE_TIME_MS} = {float(observe_exposure)!r}; expected an "
+        "exposure time of the dark frames"
+    ) in str(error)
+    assert "OBSERVE frames need a dark of their own exposure time" in str(error)
 
 
 def test_polcal_sequence_that_cannot_constrain_the_fit(observation, tmp_path):

@@ -51,3 +51,33 @@ def test_bad_input_is_named():
         measure_spectral_shifts(np.ones((10, 64)), reference_row=99)
     with pytest.raises(ValueError, match="3 shifts given for an image with 4 rows"):
         correct_spectral_shifts(np.ones((4, 16)), np.zeros(3))
+
+
+def test_a_shift_beyond_the_bound_is_an_error_never_used():
+    from dkist_processing_core.calibration.geometric.algorithm import SpectralShiftOutOfRange
+
+    # A distortion of 6 px between the ends of the slit with a search bound of 2 px.
+    model = VispModel(VispConfig(seed=9, slit_tilt_px=6.0, slit_curvature_px=0.0))
+    _ny, nx = model.config.shape
+    x = np.arange(nx)[None, :] - model.spectral_shifts[:, None]
+    image = model.line.profile(x) * model.solar_illumination[:, None]
+    assert np.max(np.abs(model.spectral_shifts - model.spectral_shifts[_ny // 2])) > 2.5
+    with pytest.raises(SpectralShiftOutOfRange, match=r"beyond max_shift = 2 px") as info:
+        measure_spectral_shifts(image, max_shift=2.0)
+    assert len(info.value.rows) > 0 and "row " in str(info.value)
+    # Within a bound that covers it, the same frame is measured.
+    measured = measure_spectral_shifts(image, max_shift=5.0)
+    assert np.max(np.abs(measured - model.spectral_shifts)) < 1e-2
+
+
+def test_a_frame_read_with_the_slit_along_the_columns_is_refused():
+    # The case: a frame whose slit lies along the wavelength-axis the algorithm
+    # assumes. Transposed, "rows" are wavelengths and every shift is meaningless: an error.
+    from dkist_processing_core.calibration.geometric.algorithm import SpectralShiftOutOfRange
+
+    model = VispModel(VispConfig(seed=5))
+    _ny, nx = model.config.shape
+    x = np.arange(nx)[None, :] - model.spectral_shifts[:, None]
+    image = model.line.profile(x) * model.solar_illumination[:, None]
+    with pytest.raises(SpectralShiftOutOfRange, match=r"beyond max_shift = 5 px"):
+        measure_spectral_shifts(image.T.copy(), max_shift=5.0)
