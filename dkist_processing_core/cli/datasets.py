@@ -92,14 +92,16 @@ def datasets_list(
 @app.command("show")
 def datasets_show(
     name: str = typer.Argument(..., help="A dataset id, or a version id (or its prefix)."),
+    as_json: bool = typer.Option(True, "--json", help="Plain data (always; kept for symmetry)."),
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
-    """A dataset with all its versions, or one version in full (provenance, inventories)."""
-    from ..datacenter.products.discovery import show_dataset_or_version
+    """A dataset with all its versions, or one version in full (provenance, inventories,
+    lineage, media): the data of the dataset or version page."""
+    from ..datacenter.operations.views import dataset_or_version_detail
 
     with store(database_url, workdir, read_only=True).session() as s:
-        data = show_dataset_or_version(s, name)
+        data = dataset_or_version_detail(s, name)
     print_json(data)
 
 

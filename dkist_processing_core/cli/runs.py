@@ -18,17 +18,24 @@ ScratchRoot = typer.Option(
 
 
 def print_run_details(details: dict[str, Any]) -> None:
-    """A run's details (:func:`~dkist_processing_core.datacenter.operations.status.run_details`)
+    """A run's details (:func:`~dkist_processing_core.datacenter.operations.views.recipe_run_detail`)
     as text: the whole error, the failed task, per-task status and durations, where the logs are."""
     d = details
+    plan = d["plan"]
     console.print(
         f"recipe run {d['recipe_run_id']} (instance {d['recipe_instance_id']}, attempt "
         f"{d['attempt']}): {d['status']}",
         markup=False,
     )
     lines = [
-        ("workflow", f"{d['workflow']} {d['workflow_version']} (as planned)"),
-        ("task order", " -> ".join(d["task_order"] or []) or "(not recorded)"),
+        (
+            "recipe",
+            f"{d['recipe']} (candidate {d['processing_candidate_id']}, "
+            f"{d['observe_op_run_id']}, proposal {d['proposal_id']})",
+        ),
+        ("workflow", f"{plan['workflow']} {plan['workflow_version']} (as planned)"),
+        ("task order", " -> ".join(plan["task_order"] or []) or "(not recorded)"),
+        ("input", f"input dataset {d['input_dataset']['input_dataset_id']}"),
         ("pool", f"{d['resource_pool']} (boost {d['priority_boost']})"),
         ("created", d["created_at"]),
         ("started", d["started_at"]),
@@ -94,40 +101,48 @@ def scratch_root_for(scratch_root: Path | None, workdir: Path) -> Path:
 def list_runs(
     status_filter: str = typer.Option(None, "--status"),
     limit: int = 100,
+    as_json: bool = AsJson,
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
-    from ..datacenter.planning import recipe_runs
+    """Recipe runs, newest first, with their candidate and recipe: the runs page's data."""
+    from ..datacenter.operations.views import run_rows
 
     with store(database_url, workdir, read_only=True).session() as s:
-        table(
-            "recipe runs",
-            [
-                "id",
-                "instance",
-                "attempt",
-                "status",
-                "pool",
-                "boost",
-                "failed task",
-                "manual",
-                "created",
-            ],
-            [
-                (
-                    r.id,
-                    r.recipe_instance_id,
-                    r.attempt,
-                    r.status,
-                    r.resource_pool,
-                    r.priority_boost,
-                    r.failed_task,
-                    r.manually_processed,
-                    r.created_at,
-                )
-                for r in recipe_runs.list_recipe_runs(s, status=status_filter, limit=limit)
-            ],
-        )
+        rows = run_rows(s, status=status_filter, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "recipe runs",
+        [
+            "id",
+            "candidate",
+            "recipe",
+            "attempt",
+            "status",
+            "pool",
+            "boost",
+            "failed task",
+            "manual",
+            "created",
+        ],
+        [
+            (
+                r["recipe_run_id"],
+                r["processing_candidate_id"],
+                r["recipe"],
+                r["attempt"],
+                r["status"],
+                r["resource_pool"],
+                r["priority_boost"],
+                r["failed_task"],
+                r["manually_processed"],
+                r["created_at"],
+            )
+            for r in rows
+        ],
+    )
 
 
 @app.command("boost")
@@ -191,10 +206,12 @@ def show(
 ) -> None:
     """A run: status, plan, the whole error, the failed task, per-task status and durations,
     and where its logs are."""
-    from ..datacenter.operations.status import run_details
+    from ..datacenter.operations.views import recipe_run_detail
 
     with store(database_url, workdir, read_only=True).session() as s:
-        details = run_details(s, recipe_run_id, scratch_root_for(scratch_root, workdir))
+        details = recipe_run_detail(
+            s, recipe_run_id, scratch_root=scratch_root_for(scratch_root, workdir)
+        )
     if as_json:
         print_json(details)
     else:

@@ -25,40 +25,46 @@ app = CommandGroup(help="Tickets for manual processing.")
 @app.command("list")
 def list_open_tickets(
     all_tickets: bool = typer.Option(False, "--all"),
+    as_json: bool = AsJson,
     database_url: str = DatabaseUrl,
     workdir: Path = Workdir,
 ) -> None:
-    from ..datacenter.operations import tickets
+    """Open tickets (every ticket with --all), newest first: the tickets page's data."""
+    from ..datacenter.operations import views
 
     with store(database_url, workdir, read_only=True).session() as s:
-        table(
-            "tickets",
-            [
-                "id",
-                "run",
-                "kind",
-                "status",
-                "failed task",
-                "error",
-                "resolution",
-                "by",
-                "follow-up run",
-            ],
-            [
-                (
-                    t.id,
-                    t.recipe_run_id,
-                    t.kind,
-                    t.status,
-                    t.failed_task,
-                    t.error,
-                    t.resolution,
-                    t.resolved_by,
-                    t.follow_up_recipe_run_id,
-                )
-                for t in tickets.list_tickets(s, status=None if all_tickets else "open")
-            ],
-        )
+        rows = views.ticket_rows(s, status=None if all_tickets else "open")
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "tickets",
+        [
+            "id",
+            "run",
+            "kind",
+            "status",
+            "failed task",
+            "error",
+            "resolution",
+            "by",
+            "follow-up run",
+        ],
+        [
+            (
+                t["ticket_id"],
+                t["recipe_run_id"],
+                t["kind"],
+                t["status"],
+                t["failed_task"],
+                t["error"],
+                t["resolution"],
+                t["resolved_by"],
+                t["follow_up_recipe_run_id"],
+            )
+            for t in rows
+        ],
+    )
 
 
 @app.command("retry")
@@ -222,14 +228,12 @@ def show(
 ) -> None:
     """A ticket and its run: the whole error, the failed task, per-task status and durations,
     and where the logs are."""
-    from ..datacenter.operations import tickets
-    from ..datacenter.operations.status import run_details, ticket_details
+    from ..datacenter.operations import tickets, views
 
     with store(database_url, workdir, read_only=True).session() as s:
-        ticket = tickets.get_ticket(s, ticket_id)
-        data = ticket_details(ticket)
-        data["recipe_run"] = run_details(
-            s, ticket.recipe_run_id, scratch_root_for(scratch_root, workdir)
+        tickets.get_ticket(s, ticket_id)  # its own message for an unknown ticket
+        data = views.ticket_detail(
+            s, ticket_id, scratch_root=scratch_root_for(scratch_root, workdir)
         )
     if as_json:
         print_json(data)
@@ -251,4 +255,13 @@ def show(
         console.print(
             f"  ticket error (when opened): {data['error']}", markup=False, soft_wrap=True
         )
+    for e in data["manual_executions"]:
+        console.print(
+            f"  manual execution by {e['operator']} ({e['performed_at']}): {e['actions']}",
+            markup=False,
+            soft_wrap=True,
+        )
     print_run_details(data["recipe_run"])
+    console.print("history:", markup=False)
+    for e in data["history"]:
+        console.print(f"  {e['at']}  {e['event']}", markup=False, soft_wrap=True)

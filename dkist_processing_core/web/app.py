@@ -326,7 +326,9 @@ def tickets(request, s, config: WebConfig):
 
 @page("ticket.html")
 def ticket(request, s, config: WebConfig):
-    return views.ticket_detail(s, request.path_params["ticket_id"])
+    return views.ticket_detail(
+        s, request.path_params["ticket_id"], scratch_root=config.scratch_root
+    )
 
 
 @page("datasets.html")
@@ -343,19 +345,9 @@ def dataset(request, s, config: WebConfig):
     return show_dataset(s, request.path_params["dataset_id"])
 
 
-def _version_data(s, version_id: str) -> dict:
-    from dkist_processing_core.datacenter.products.discovery import show_version
-    from dkist_processing_core.datacenter.products.versions import version_lineage
-
-    data = show_version(s, version_id)
-    data["lineage"] = version_lineage(s, data["version_id"])
-    data["media"] = views.version_media(s, data["version_id"])
-    return data
-
-
 @page("version.html")
 def version(request, s, config: WebConfig):
-    return _version_data(s, request.path_params["version_id"]), {"files_base": ""}
+    return views.version_detail(s, request.path_params["version_id"]), {"files_base": ""}
 
 
 @page("reprocessing.html")
@@ -398,7 +390,7 @@ def proposal(request, s, config: WebConfig):
 def proposal_version(request, s, config: WebConfig):
     proposal_id = _proposal_of_link(s, request.path_params["token"])
     version_id = request.path_params["version_id"]
-    data = _version_data(s, version_id)
+    data = views.version_detail(s, version_id)
     if views.version_proposal(s, data["version_id"]) != proposal_id:
         raise HTTPException(404, "no such page")
     # A PI sees their own data; provenance stays, the operators' links do not.

@@ -18,7 +18,8 @@ from dkist_processing_core.datacenter.operations.scheduling import (
     free_slots,
     lease_seconds_setting,
 )
-from dkist_processing_core.datacenter.operations.status import processing_status, run_details
+from dkist_processing_core.datacenter.operations.status import processing_status
+from dkist_processing_core.datacenter.operations.views import recipe_run_detail
 from dkist_processing_core.datacenter.planning import readiness, recipes
 from dkist_processing_core.datacenter.planning.recipe_runs import (
     ALLOWED_TRANSITIONS,
@@ -265,7 +266,7 @@ def test_runs_claimed_in_one_pass_run_at_the_same_time(store, clock, tmp_path):
     assert met[0]["pid"] != met[1]["pid"]  # each in its own worker process
     with store.session() as s:
         for i in ids:
-            details = run_details(s, i, tmp_path / "scratch")
+            details = recipe_run_detail(s, i, scratch_root=tmp_path / "scratch")
             assert details["status"] == "succeeded"
             assert details["logs"]["worker_log"].endswith("worker.log")
 

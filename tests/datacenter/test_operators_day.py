@@ -212,12 +212,12 @@ def test_an_operators_day(store_options, tmp_path, small_disk, smtp, l1_folder):
     done = dp("run", "--recipe-run", str(run_c))
     shown = dp.run(run_c)
     assert f"recipe run {run_c}: published as version" in done
-    assert (shown["status"], shown["workflow_version"]) == ("succeeded", "1.0")
+    assert (shown["status"], shown["plan"]["workflow_version"]) == ("succeeded", "1.0")
     assert shown["publication"]["status"] == "published"
     frames_arrive(dp, summit, "obs_d")
     dp("readiness", "run")
     (run_d,) = dp.run_ids("obs_d")
-    assert dp.run(run_d)["workflow_version"] == "1.1"  # created after the update
+    assert dp.run(run_d)["plan"]["workflow_version"] == "1.1"  # created after the update
 
     # --- the manual-by-definition recipe, processed by hand -------------------------------
     ticket_m = dp.run(run_m)["ticket"]["ticket_id"]

@@ -153,9 +153,11 @@ def test_run_detail_has_plan_timeline_error_and_the_failed_tasks_log(store, cloc
             views.recipe_run_detail(s, 999)
     assert run["plan"] == {
         "workflow": "tests.datacenter.workflows:CALIBRATE",
+        "workflow_name": run["plan"]["workflow_name"],
         "workflow_version": "1.0",
         "task_order": ["CountInputFrames", "Finish"],
     }
+    assert run["logs"]["scratch"] == str(tmp_path.resolve() / f"recipe_run_{run_id}")
     assert [(t["name"], t["status"]) for t in run["tasks"]] == [
         ("CountInputFrames", "succeeded"),
         ("Finish", "failed"),

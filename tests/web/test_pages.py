@@ -163,6 +163,41 @@ def test_tickets_and_their_history(page, server, scenario):
     assert any(f"ticket {scenario.failed_ticket_id} opened" in h for h in history)
 
 
+def test_each_pages_json_twin_is_the_clis_json(server, scenario):
+    """One library function feeds a page, its JSON twin and the CLI's ``--json``: for a run,
+    a ticket, a dataset and a version (and the lists) the server's /api answer is the CLI's."""
+    pairs = [
+        (f"/runs/{scenario.failed_run_id}", ["runs", "show", str(scenario.failed_run_id)]),
+        (
+            f"/tickets/{scenario.failed_ticket_id}",
+            ["tickets", "show", str(scenario.failed_ticket_id)],
+        ),
+        (f"/datasets/{scenario.vbi_dataset_id}", ["datasets", "show", scenario.vbi_dataset_id]),
+        (f"/versions/{scenario.vbi_version}", ["datasets", "show", scenario.vbi_version]),
+        ("/runs", ["runs", "list"]),
+        ("/tickets", ["tickets", "list"]),
+        ("/candidates", ["status"]),
+    ]
+    for path, words in pairs:
+        status, body = raw_get(server, "/api" + path)
+        assert status == 200, (path, body[:200])
+        page_data = json.loads(body)
+        cli_data = json.loads(cli(scenario.workdir, *words, "--json").stdout)
+        assert page_data == cli_data, path
+    run = json.loads(raw_get(server, f"/api/runs/{scenario.failed_run_id}")[1])
+    assert run["failed_task"] == "ReadCalibrationFile" and run["failed_task_log"]
+    assert run["logs"]["scratch"].endswith(f"recipe_run_{scenario.failed_run_id}")
+    assert run["ticket"]["ticket_id"] == scenario.failed_ticket_id
+    ticket = json.loads(raw_get(server, f"/api/tickets/{scenario.failed_ticket_id}")[1])
+    assert ticket["recipe_run"] == run and ticket["history"]
+    # The overview's twin is `status --overview` (its clock reading aside).
+    overview = json.loads(raw_get(server, "/api/overview")[1])
+    shown = json.loads(cli(scenario.workdir, "status", "--overview").stdout)
+    assert {k: v for k, v in overview.items() if k != "now"} == {
+        k: v for k, v in shown.items() if k != "now"
+    }
+
+
 def test_datasets_versions_provenance_and_curation_state(page, server, scenario):
     page.goto(server.url + "/datasets")
     assert sorted(r.split()[0] for r in rows(page)) == sorted(

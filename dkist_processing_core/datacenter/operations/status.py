@@ -11,6 +11,7 @@ handful of GROUP BY queries, whatever the number of candidates.
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,6 @@ from dkist_processing_core.datacenter.store.models import (
     Proposal,
     RecipeInstance,
     RecipeRun,
-    RecipeRunPublication,
     Reprocessing,
     Ticket,
     TransferManifest,
@@ -286,108 +286,25 @@ def status_rows(data: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 def run_details(
     session, recipe_run_id: int, scratch_root: str | Path | None = None
 ) -> dict[str, Any]:
-    """Everything an operator needs to read why a run failed, as plain data.
+    """Deprecated: use :func:`~dkist_processing_core.datacenter.operations.views.recipe_run_detail`
+    (the one source of ``runs show --json`` and the run page; the plan is under ``plan``)."""
+    from dkist_processing_core.datacenter.operations.views import recipe_run_detail
 
-    The run's status, attempt, pool, times and lease; its recorded plan
-    (workflow, version, task order); the whole error and the failed task; its
-    latest ticket; its publication (status, attempts, version, last error); per task (in the recorded order) status, attempts, duration and
-    error, from the run's report, else from the run journal in its scratch
-    (a run that is still running or was interrupted); and where its files and
-    logs are (the scratch folder, the journal, the run report, ``*.log`` files).
-    """
-    from dkist_processing_core.datacenter.operations.scheduling import scratch_dir_for
-    from dkist_processing_core.datacenter.planning.recipe_runs import get_recipe_run, recorded_plan
-
-    run = get_recipe_run(session, recipe_run_id)
-    spec, task_order = recorded_plan(session, run)
-    ticket = session.scalar(
-        select(Ticket).where(Ticket.recipe_run_id == run.id).order_by(Ticket.id.desc()).limit(1)
+    warnings.warn(
+        "status.run_details is deprecated: use operations.views.recipe_run_detail",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    published = session.get(RecipeRunPublication, run.id)
-    scratch = scratch_dir_for(scratch_root, run.id) if scratch_root is not None else None
-    tasks = _task_records(run, task_order, scratch)
-    logs: dict[str, Any] = {}
-    if scratch is not None:
-        logs["scratch"] = str(scratch)
-        if scratch.is_dir():
-            for name, path in (
-                ("journal", scratch / ".run-journal.sqlite"),
-                ("run_report", scratch / "run_report.json"),
-                ("worker_log", scratch / "worker.log"),
-            ):
-                if path.exists():
-                    logs[name] = str(path)
-            logs["log_files"] = sorted(str(p) for p in scratch.rglob("*.log"))
-        else:
-            logs["note"] = "the scratch folder does not exist (wrong --scratch-root?)"
-    return {
-        "recipe_run_id": run.id,
-        "recipe_instance_id": run.recipe_instance_id,
-        "attempt": run.attempt,
-        "status": run.status,
-        "resource_pool": run.resource_pool,
-        "priority_boost": run.priority_boost,
-        "manually_processed": run.manually_processed,
-        "retry_of_recipe_run_id": run.retry_of_recipe_run_id,
-        "created_at": _iso(run.created_at),
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
-        "lease_owner": run.lease_owner,
-        "lease_expires_at": _iso(run.lease_expires_at),
-        "workflow": spec.reference if spec else None,
-        "workflow_name": run.workflow_name or (spec.name if spec else None),
-        "workflow_version": run.workflow_version or (spec.version if spec else None),
-        "task_order": list(task_order) if task_order else None,
-        "configuration": run.configuration,
-        "failed_task": run.failed_task,
-        "error": run.error,
-        "ticket": ticket_details(ticket) if ticket else None,
-        "publication": None
-        if published is None
-        else {
-            "status": published.status,
-            "attempts": published.attempts,
-            "version_id": published.version_id,
-            "last_error": published.last_error,
-            "published_at": _iso(published.published_at),
-        },
-        "tasks": tasks,
-        "logs": logs,
-    }
+    return recipe_run_detail(session, recipe_run_id, scratch_root=scratch_root)
 
 
 def ticket_details(ticket: Ticket) -> dict[str, Any]:
-    """A ticket as plain data, with its whole error."""
-    return {
-        "ticket_id": ticket.id,
-        "recipe_run_id": ticket.recipe_run_id,
-        "kind": ticket.kind,
-        "status": ticket.status,
-        "failed_task": ticket.failed_task,
-        "error": ticket.error,
-        "created_at": _iso(ticket.created_at),
-        "resolution": ticket.resolution,
-        "resolved_by": ticket.resolved_by,
-        "resolved_at": _iso(ticket.resolved_at),
-        "resolution_note": ticket.resolution_note,
-        "follow_up_recipe_run_id": ticket.follow_up_recipe_run_id,
-    }
+    """Deprecated: use :func:`~dkist_processing_core.datacenter.operations.views.ticket_row`."""
+    from dkist_processing_core.datacenter.operations.views import ticket_row
 
-
-def _task_records(run: RecipeRun, task_order, scratch: Path | None) -> list[dict[str, Any]]:
-    keys = ("name", "status", "attempts", "duration_s", "error", "reason")
-    if run.report and run.report.get("tasks"):
-        return [{k: t.get(k) for k in keys} for t in run.report["tasks"]]
-    if not task_order or scratch is None or not (scratch / ".run-journal.sqlite").exists():
-        return [{"name": n, "status": "pending"} for n in task_order or []]
-    from dkist_processing_core.framework.executors.journal import RunJournal
-
-    journal = RunJournal(scratch)
-    try:
-        return [{k: getattr(r, k) for k in keys} for r in journal.records(list(task_order))]
-    finally:
-        journal.close()
-
-
-def _iso(when) -> str | None:
-    return when.isoformat() if when else None
+    warnings.warn(
+        "status.ticket_details is deprecated: use operations.views.ticket_row",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return ticket_row(ticket)

@@ -42,7 +42,6 @@ from dkist_processing_core.datacenter.store.models import (
     Reprocessing,
     ResourcePool,
     Ticket,
-    WorkflowSpecification,
 )
 
 #: Kinds of archived object the pages show or play (the others are listed, not served).
@@ -134,7 +133,8 @@ def pool_usage(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def _ticket_row(t: Ticket) -> dict[str, Any]:
+def ticket_row(t: Ticket) -> dict[str, Any]:
+    """A ticket as plain data, with its whole error (one row of ``tickets``, the head of a ticket's page)."""
     return {
         "ticket_id": t.id,
         "recipe_run_id": t.recipe_run_id,
@@ -160,7 +160,7 @@ def ticket_rows(
         query = query.where(Ticket.status == status)
     if limit:
         query = query.limit(limit)
-    return [_ticket_row(t) for t in session.scalars(query)]
+    return [ticket_row(t) for t in session.scalars(query)]
 
 
 def recent_failures(session: Session, *, limit: int = 10) -> list[dict[str, Any]]:
@@ -294,40 +294,97 @@ def task_log(scratch_root: str | Path, recipe_run_id: int, task: str) -> str | N
         return f.read().decode("utf-8", errors="replace")
 
 
+def _task_row(t: dict[str, Any]) -> dict[str, Any]:
+    """One task of a run's timeline, from its report or its journal (the same fields)."""
+    return {
+        "name": t.get("name"),
+        "status": t.get("status"),
+        "attempts": t.get("attempts"),
+        "started_at": _epoch_iso(t.get("started")),
+        "ended_at": _epoch_iso(t.get("ended")),
+        "duration_s": t.get("duration_s"),
+        "error": t.get("error"),
+        "reason": t.get("reason"),
+        "resumed": bool(t.get("resumed", False)),
+    }
+
+
+def _task_timeline(run: RecipeRun, task_order, scratch: Path | None) -> list[dict[str, Any]]:
+    """The run's tasks: from its report, else from the run journal in its scratch (a run
+    still running or interrupted), else its planned tasks as pending."""
+    if run.report and run.report.get("tasks"):
+        return [_task_row(t) for t in run.report["tasks"]]
+    journal_file = scratch / ".run-journal.sqlite" if scratch is not None else None
+    if not task_order or journal_file is None or not journal_file.exists():
+        return [_task_row({"name": n, "status": "pending"}) for n in task_order or []]
+    from dkist_processing_core.framework.executors.journal import RunJournal
+
+    journal = RunJournal(scratch)
+    try:
+        return [_task_row(r.model_dump()) for r in journal.records(list(task_order))]
+    finally:
+        journal.close()
+
+
+def _log_locations(scratch: Path | None) -> dict[str, Any]:
+    """Where a run's files and logs are: its scratch folder, journal, report, ``*.log`` files."""
+    logs: dict[str, Any] = {}
+    if scratch is None:
+        return logs
+    logs["scratch"] = str(scratch)
+    if scratch.is_dir():
+        for name, path in (
+            ("journal", scratch / ".run-journal.sqlite"),
+            ("run_report", scratch / "run_report.json"),
+            ("worker_log", scratch / "worker.log"),
+        ):
+            if path.exists():
+                logs[name] = str(path)
+        logs["log_files"] = sorted(str(p) for p in scratch.rglob("*.log"))
+    else:
+        logs["note"] = "the scratch folder does not exist (wrong --scratch-root?)"
+    return logs
+
+
 def recipe_run_detail(
     session: Session, recipe_run_id: int, *, scratch_root: str | Path | None = None
 ) -> dict[str, Any]:
-    """A recipe run in full: plan, configuration as run, input dataset, task timeline, errors.
+    """A recipe run in full: what ``runs show RUN --json``, the run page and its JSON twin show.
 
-    The plan is the workflow and version the run recorded in its report (the
-    recipe's workflow specification before it has one) and the task order; the
-    timeline is the report's tasks with their start, end, duration, attempts,
-    status and error. With ``scratch_root`` the failed task's log is included.
+    Status, attempt, pool, times and lease; the recorded plan (workflow, name,
+    version, task order: the order recorded at creation, else the report's, else
+    the installed workflow's); the configuration as run and the run-specific
+    values; the input dataset (frames per OP run and kind, parameter values);
+    the task timeline (per task status, attempts, start, end, duration, error,
+    from the run's report, else from the run journal in its scratch); the whole
+    error and the failed task; its newest ticket; reprocessing, dataset versions
+    made, publication state. With ``scratch_root``: where its files and logs are
+    and the end of the failed task's log.
     """
+    from dkist_processing_core.datacenter.operations.scheduling import scratch_dir_for
+    from dkist_processing_core.datacenter.planning.recipe_runs import recorded_plan
+
     run = session.get(RecipeRun, recipe_run_id)
     if run is None:
         raise ViewError(f"recipe run {recipe_run_id} does not exist")
     instance = session.get(RecipeInstance, run.recipe_instance_id)
     recipe = session.get(Recipe, instance.recipe_id)
-    spec = session.get(WorkflowSpecification, recipe.workflow_specification_id)
     candidate = session.get(ProcessingCandidate, instance.processing_candidate_id)
+    spec, recorded_order = recorded_plan(session, run)
     report = run.report or {}
-    reference = report.get("workflow") or spec.reference
-    version = report.get("workflow_version") or spec.version
-    tasks = [
-        {
-            "name": t.get("name"),
-            "status": t.get("status"),
-            "attempts": t.get("attempts"),
-            "started_at": _epoch_iso(t.get("started")),
-            "ended_at": _epoch_iso(t.get("ended")),
-            "duration_s": t.get("duration_s"),
-            "error": t.get("error"),
-            "resumed": t.get("resumed", False),
-        }
-        for t in report.get("tasks", [])
-    ]
-    order = [t["name"] for t in tasks] or _task_order(reference, version)
+    reference = report.get("workflow") or (spec.reference if spec else None)
+    version = (
+        report.get("workflow_version") or run.workflow_version or (spec.version if spec else None)
+    )
+    scratch = (
+        scratch_dir_for(Path(scratch_root).resolve(), run.id) if scratch_root is not None else None
+    )
+    tasks = _task_timeline(run, recorded_order, scratch)
+    order = (
+        list(recorded_order)
+        if recorded_order
+        else [t["name"] for t in tasks] or _task_order(reference, version)
+    )
     frames = session.execute(
         select(InputDatasetFrame.op_run_id, InputDatasetFrame.frame_kind, func.count())
         .where(InputDatasetFrame.input_dataset_id == instance.input_dataset_id)
@@ -354,7 +411,7 @@ def recipe_run_detail(
     failed_task = run.failed_task or report.get("failed_task")
     log = None
     if scratch_root is not None and failed_task:
-        log = task_log(scratch_root, run.id, failed_task)
+        log = task_log(Path(scratch_root).resolve(), run.id, failed_task)
     return {
         "recipe_run_id": run.id,
         "attempt": run.attempt,
@@ -373,10 +430,17 @@ def recipe_run_detail(
         "duration_s": (run.finished_at - run.started_at).total_seconds()
         if run.finished_at and run.started_at
         else None,
+        "lease_owner": run.lease_owner,
+        "lease_expires_at": _iso(run.lease_expires_at),
         "manually_processed": run.manually_processed,
         "retry_of_recipe_run_id": run.retry_of_recipe_run_id,
         "follow_up_recipe_run_ids": list(follow_ups),
-        "plan": {"workflow": reference, "workflow_version": version, "task_order": order},
+        "plan": {
+            "workflow": reference,
+            "workflow_name": run.workflow_name or (spec.name if spec else None),
+            "workflow_version": version,
+            "task_order": order,
+        },
         "configuration": run.configuration,
         "run_configuration": run.run_configuration,
         "input_dataset": {
@@ -391,7 +455,8 @@ def recipe_run_detail(
         "failed_task": failed_task,
         "error": run.error,
         "failed_task_log": log,
-        "ticket": _ticket_row(ticket) if ticket else None,
+        "logs": _log_locations(scratch),
+        "ticket": ticket_row(ticket) if ticket else None,
         "reprocessing": None
         if reprocessing is None
         else {
@@ -428,8 +493,14 @@ def _epoch_iso(value: float | None) -> str | None:
 # --- tickets -------------------------------------------------------------------------------------
 
 
-def ticket_detail(session: Session, ticket_id: int) -> dict[str, Any]:
-    """A ticket, its run, its resolution and follow-up run, manual executions, and a history.
+def ticket_detail(
+    session: Session, ticket_id: int, *, scratch_root: str | Path | None = None
+) -> dict[str, Any]:
+    """A ticket, its run in full, its resolution and follow-up run, manual executions, and a
+    history: what ``tickets show N --json``, the ticket page and its JSON twin show.
+
+    ``recipe_run`` is :func:`recipe_run_detail` of the ticket's run (with
+    ``scratch_root``, where its logs are).
 
     The history lists, oldest first, what happened to the ticket's run, the
     ticket and the run(s) its resolution made (and, for each run that failed
@@ -500,14 +571,8 @@ def ticket_detail(session: Session, ticket_id: int) -> dict[str, Any]:
             )
     events.sort(key=lambda e: e["at"] or "")
     return {
-        **_ticket_row(ticket),
-        "run": {
-            "recipe_run_id": run.id,
-            "status": run.status,
-            "attempt": run.attempt,
-            "error": run.error,
-            "failed_task": run.failed_task,
-        },
+        **ticket_row(ticket),
+        "recipe_run": recipe_run_detail(session, run.id, scratch_root=scratch_root),
         "follow_up_run": None
         if follow_up is None
         else {
@@ -638,6 +703,36 @@ def version_media(session: Session, version_id: str) -> dict[str, list[str]]:
     return media
 
 
+def version_detail(session: Session, version_id: str) -> dict[str, Any]:
+    """A dataset version in full (provenance, inventories), its lineage and its media: what
+    ``datasets show VERSION``, the version page and its JSON twin show."""
+    from dkist_processing_core.datacenter.products.discovery import show_version
+    from dkist_processing_core.datacenter.products.versions import version_lineage
+
+    data = show_version(session, version_id)
+    data["lineage"] = version_lineage(session, data["version_id"])
+    data["media"] = version_media(session, data["version_id"])
+    return data
+
+
+def dataset_or_version_detail(session: Session, name: str) -> dict[str, Any]:
+    """``datasets show NAME``: a dataset id's :func:`~.discovery.show_dataset` (the dataset
+    page's data), else a version id's (or prefix's) :func:`version_detail`."""
+    from dkist_processing_core.datacenter.products.discovery import (
+        DiscoveryError,
+        show_dataset,
+    )
+
+    try:
+        return show_dataset(session, name)
+    except DiscoveryError:
+        pass
+    try:
+        return version_detail(session, name)
+    except DiscoveryError as error:
+        raise DiscoveryError(f"{name!r} is no dataset id; as a version: {error}") from None
+
+
 # --- metrics -------------------------------------------------------------------------------------
 
 
@@ -741,6 +836,7 @@ __all__ = [
     "back_stop_at",
     "candidates_by_state",
     "curation_history",
+    "dataset_or_version_detail",
     "mails_pending",
     "operational_metrics",
     "overview",
@@ -753,7 +849,9 @@ __all__ = [
     "runs_by_status",
     "task_log",
     "ticket_detail",
+    "ticket_row",
     "ticket_rows",
+    "version_detail",
     "version_media",
     "versions_published_since",
 ]
