@@ -11,13 +11,14 @@ from .common import (
     CommandGroup,
     DatabaseUrl,
     Workdir,
+    console,
     json_option,
     print_json,
     store,
     table,
 )
 
-app = CommandGroup(help="Dataset versions: list, show, find by provenance.")
+app = CommandGroup(help="Dataset versions: list, show, find by provenance, verify the archive.")
 
 VERSION_COLUMNS = [
     "dataset",
@@ -161,3 +162,55 @@ def datasets_find(
                 for f in found
             ],
         )
+
+
+@app.command("verify")
+def datasets_verify(
+    version_ids: list[str] = typer.Argument(
+        None, help="Version ids (or prefixes). Default: every distributed version."
+    ),
+    as_json: bool = AsJson,
+    database_url: str = DatabaseUrl,
+    workdir: Path = Workdir,
+) -> None:
+    """Check the archive: each version's package, SHA256SUMS, FITS checksums, object inventory.
+
+    Packages are read from WORKDIR/archive. Exit code 1 when any package fails.
+    """
+    from ..datacenter.operations.periodic import work_folder
+    from ..datacenter.products.verification import as_data, unknown_versions, verify_archive
+
+    folder = work_folder(workdir)
+    with store(database_url, folder, read_only=True).session() as s:
+        unknown = unknown_versions(s, version_ids or [])
+        if unknown:
+            raise typer.BadParameter(
+                f"no dataset version {', '.join(map(repr, unknown))} (or the prefix is "
+                "ambiguous); see: dkist-processing datasets list",
+                param_hint="VERSION_IDS",
+            )
+        results = verify_archive(s, folder / "archive", version_ids or [])
+    failed = [r for r in results if not r.ok]
+    if as_json:
+        print_json(as_data(results))
+    else:
+        table(
+            "archive verification",
+            ["version", "dataset", "files", "status", "problem"],
+            [
+                (
+                    r.version_id,
+                    r.dataset_id,
+                    r.files,
+                    "ok" if r.ok else "FAILED",
+                    "\n".join(r.problems),
+                )
+                for r in results
+            ],
+        )
+        console.print(
+            f"{len(results)} version(s) verified in {folder / 'archive'}: "
+            f"{len(results) - len(failed)} ok, {len(failed)} failed"
+        )
+    if failed:
+        raise typer.Exit(1)
