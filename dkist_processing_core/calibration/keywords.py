@@ -16,7 +16,8 @@ GOS lamp (level 3)     PAC__002             [LVL3STAT] 'lamp' or 'clear'
 lamp on/off            PAC__003             [LAMPSTAT]
 polarizer (level 2)    PAC__004/005         [LVL2STAT/POLANGLE] element name or 'clear'; angle (str, deg)
 retarder (level 1)     PAC__006/007         [LVL1STAT/RETANGLE]
-aperture (level 0)     PAC__008             [LVL0STAT] 'DarkShutter' for darks
+aperture (level 0)     PAC__008             [LVL0STAT] 'DarkShutter' for darks, and for the dark
+                                            steps of a polcal sequence
 telescope geometry     TELEVATN/TAZIMUTH/   elevation, azimuth, coude table angle (deg); the telescope
                        TTBLANGL             polarization model depends on them
 Fried parameter r0     AO___001             [ATMOS_R0] metres
@@ -74,6 +75,8 @@ WAVELENGTH_NM = "WAVELNTH"
 # The element names the simulator writes when a GOS element is in the beam.
 POLARIZER_NAME = "Sapphire Polarizer"
 RETARDER_NAME = "SiO2 OC"
+# The level-0 aperture (``PAC__008``) that closes the beam: a dark exposure.
+DARK_SHUTTER = "DarkShutter"
 
 TASK_TYPES = ("DARK", "LAMP_GAIN", "SOLAR_GAIN", "POLCAL", "OBSERVE")
 
@@ -132,6 +135,15 @@ def frame_task_type(header: Mapping[str, Any]) -> str:
         f"{IP_TASK}={header[IP_TASK]!r} is not a task type this pipeline processes "
         "(expected one of dark, gain, polcal, observe)"
     )
+
+
+def dark_shutter(header: Mapping[str, Any]) -> bool:
+    """Whether the GOS dark shutter closed the beam (``PAC__008 = 'DarkShutter'``).
+
+    DKIST's polcal sequences hold dark steps besides the calibration-unit states; their frames
+    carry ``DKIST004 = 'polcal'`` like the others and are told apart by this aperture.
+    """
+    return str(header.get(GOS_APERTURE, "")).strip().lower() == DARK_SHUTTER.lower()
 
 
 def calibration_unit_angles(header: Mapping[str, Any]) -> tuple[float | None, float | None]:

@@ -74,6 +74,9 @@ class Kind(_Word):
     LAMP_GAIN = "LAMP_GAIN"
     SOLAR_GAIN = "SOLAR_GAIN"
     POLCAL = "POLCAL"
+    # A polcal frame taken with the dark shutter closed (PAC__008 = 'DarkShutter'): indexed,
+    # not a calibration-unit state, so never in the polcal fit.
+    POLCAL_DARK = "POLCAL_DARK"
     OBSERVE = "OBSERVE"
     GAIN = "GAIN"  # the combined gain the science frames are divided by
     GEOMETRIC = "GEOMETRIC"
@@ -192,6 +195,7 @@ DARK = Kind.DARK
 LAMP_GAIN = Kind.LAMP_GAIN
 SOLAR_GAIN = Kind.SOLAR_GAIN
 POLCAL = Kind.POLCAL
+POLCAL_DARK = Kind.POLCAL_DARK
 OBSERVE = Kind.OBSERVE
 GAIN = Kind.GAIN
 GEOMETRIC = Kind.GEOMETRIC

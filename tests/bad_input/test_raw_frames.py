@@ -9,12 +9,17 @@ input dataset adjusted).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from astropy.io import fits
 
 from dkist_processing_core.calibration import keywords as kw
+from dkist_processing_core.calibration import tags as t
+from dkist_processing_core.framework import Scratch
 from dkist_processing_core.simulate.faults import (
     copy_frame,
     corrupt_data,
@@ -377,6 +382,46 @@ def every_problem_reported_together(c: Case) -> list[str]:
     ]
 
 
+# -- calibration setup: every observe setup has its gains ---------------------------------------
+
+
+def _first_observe(c: Case) -> tuple[str, float, int]:
+    """The input dataset's first observe frame, its WAVELNTH and the number of observe frames."""
+    observe = [e["path"] for e in c.input_dataset["frames"] if e["frame_kind"] == "observe"]
+    return observe[0], fits.getval(observe[0], kw.WAVELENGTH_NM), len(observe)
+
+
+def _gains_moved_to(c: Case, kind: str, wavelength: float) -> list[Path]:
+    return [
+        set_keyword(c.observation.path_of(r), kw.WAVELENGTH_NM, wavelength)
+        for r in c.observation.select(kind)
+    ]
+
+
+@case(VBI)
+def observe_filter_without_solar_gains(c: Case) -> list[str]:
+    # Every solar gain of another filter: the gain task would find none for the observe filter.
+    c.damaged = _gains_moved_to(c, "SOLAR_GAIN", 656.28)
+    path, wavelength, n = _first_observe(c)
+    return [
+        f"{path}: calibration setup: {kw.WAVELENGTH_NM} = {wavelength!r} (this and {n - 1} "
+        f"other observe frame(s)); expected a SOLAR_GAIN frame of {kw.WAVELENGTH_NM} = "
+        f"{wavelength!r}: no SOLAR_GAIN frame of that {kw.WAVELENGTH_NM} is in the input "
+        "dataset (SOLAR_GAIN frames have 656.28); observe frames need a gain of their own setup"
+    ]
+
+
+@case(VISP)
+def observe_wavelength_without_lamp_gains(c: Case) -> list[str]:
+    c.damaged = _gains_moved_to(c, "LAMP_GAIN", 854.2)
+    path, wavelength, _ = _first_observe(c)
+    return [
+        f"{path}: calibration setup: {kw.WAVELENGTH_NM} = {wavelength!r} (this and ",
+        f"expected a LAMP_GAIN frame of {kw.WAVELENGTH_NM} = {wavelength!r}: no LAMP_GAIN "
+        f"frame of that {kw.WAVELENGTH_NM} is in the input dataset (LAMP_GAIN frames have 854.2)",
+    ]
+
+
 # -- ViSP: modulator state and scan step, polcal keywords ------------------------------------
 
 VISP["modulator_state_beyond_count"] = keyword_fault(
@@ -432,3 +477,41 @@ def test_vbi_raw_frame(vbi_case, name):
 @pytest.mark.parametrize("name", sorted(VISP))
 def test_visp_raw_frame(visp_case, name):
     _run(visp_case, VISP[name])
+
+
+# -- polcal dark steps: indexed, not calibration-unit states ----------------------------------
+
+
+def _polcal_states(c: Case) -> list[dict]:
+    with Scratch(c.scratch_dir) as scratch:
+        return scratch.read_json(scratch.find_one(t.INPUT_SUMMARY))["polcal_states"]
+
+
+def test_visp_polcal_dark_steps_left_out_of_the_fit(visp_case):
+    """Polcal frames with PAC__008 = 'DarkShutter' are POLCAL_DARK, not a cal-unit state."""
+    c = visp_case
+    c.succeed()
+    states = _polcal_states(c)
+    # The first step of the sequence becomes a dark step (both modulator states), one frame
+    # of it without its telescope geometry: a dark step needs none.
+    dark = [c.observation.path_of(r) for r in c.observation.select("POLCAL", cal_unit_state=0)]
+    assert len(dark) >= 2
+    for path in dark:
+        set_keyword(path, kw.GOS_APERTURE, kw.DARK_SHUTTER)
+    remove_keyword(dark[0], kw.TELESCOPE_ELEVATION)
+    shutil.rmtree(c.scratch_dir)
+    c.succeed()  # every frame indexed
+    with Scratch(c.scratch_dir) as scratch:
+        tagged_dark = {Path(p) for p in scratch.find(t.INPUT, t.task(t.POLCAL_DARK))}
+        polcal = {Path(p) for p in scratch.find(t.INPUT, t.task(t.POLCAL))}
+        stepped = {
+            Path(p)
+            for p in scratch.find(t.INPUT)
+            if any(t.CalibrationUnitState.matches(tag) for tag in scratch.tags_of(p))
+        }
+    assert tagged_dark == set(dark)
+    assert not tagged_dark & polcal and not tagged_dark & stepped
+    assert len(polcal) == len(c.observation.select("POLCAL")) - len(dark)
+    # The remaining states are the sequence's others, numbered from 0.
+    expected = [{**s, "state": k} for k, s in enumerate(states[1:])]
+    assert _polcal_states(c) == expected

@@ -73,6 +73,13 @@ class ParseInputData(Task):
       retarder angles (``PAC__004`` to ``PAC__007``) and a telescope geometry
       (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``) within 0.5 degree of the previous
       frame's share a state index; the state's geometry is the mean of its frames'.
+      A *clear* step (polarizer and retarder ``'clear'``) is a state like any other, with
+      no angles;
+    - a polcal frame taken with the dark shutter closed (``PAC__008 = 'DarkShutter'``, the
+      dark steps of DKIST's polcal sequences) is not a calibration-unit state: it is tagged
+      ``TASK_POLCAL_DARK`` instead of ``TASK_POLCAL``, so it is left out of the polcal fit
+      (the polcal frames are dark-corrected with the dark OP's frames of their exposure
+      time), and needs no unit angles, geometry or step.
 
     Each frame's pixel axes are read from its own header (``NAXISn``, ``CTYPEn``), never
     assumed: a frame with a spectral axis (``AWAV``, ``WAVE``, ...) is read with wavelength
@@ -83,7 +90,9 @@ class ParseInputData(Task):
     with. The frames of a dataset share one axis layout and one shape; an instrument names
     the axes its frames must declare (``required_axes``), and calibration frames must match
     the observe frames' setup (the instrument's ``match`` keywords, a dark for every
-    exposure time).
+    exposure time of the kinds in ``dark_for``, and for each keyword in ``gain_for``, e.g.
+    ``WAVELNTH``, a gain frame of each gain kind the workflow processes with every value
+    the observe frames have).
 
     Frames are not copied: the scratch index points at them where they are. The check
     reads headers only, plus the data bytes astropy reads to verify the checksums (and the
@@ -127,6 +136,8 @@ class ParseInputData(Task):
                                                                           (SPEC-0214's name)
     PAC__002, PAC__003    lamp gain or solar gain (DKIST's rule)          required
     PAC__004 - PAC__007   polcal: polarizer and retarder in/out, angles   required
+    PAC__008              polcal: 'DarkShutter' marks a dark step, not    required
+                          a calibration-unit state (``POLCAL_DARK``)
     TELEVATN, TAZIMUTH,   polcal: telescope geometry of each step         optional (or supplied
     TTBLANGL                                                              by the input dataset)
     ====================  ==============================================  =====================
@@ -156,8 +167,10 @@ class ParseInputData(Task):
     required_axes: ClassVar[tuple[str, ...] | None] = None
     # The kinds whose exposure times need dark frames of the same exposure time.
     dark_for: ClassVar[tuple[str, ...]] = ()
+    # The keywords whose observe values need gain frames of the same value (each gain kind).
+    gain_for: ClassVar[tuple[str, ...]] = ()
     writes = (
-        *((t.INPUT, t.FRAME, t.task(kind)) for kind in ALL_KINDS),
+        *((t.INPUT, t.FRAME, t.task(kind)) for kind in (*ALL_KINDS, t.POLCAL_DARK)),
         (t.INPUT_SUMMARY,),
         (t.INPUT_NONFINITE,),
     )
@@ -220,6 +233,7 @@ class ParseInputData(Task):
             same_data=lambda a, b: data_digest(a) == data_digest(b),
             required_axes=self.required_axes,
             dark_for=self.dark_for,
+            gain_for=self.gain_for,
         )
         if result.problems:
             raise InputValidationError(result.problems)
@@ -233,6 +247,8 @@ class ParseInputData(Task):
         with self.scratch.batch():
             for f in self.progress(facts, description="indexing input frames"):
                 path, header, kind = Path(f.path), f.header, result.kinds[f.path]
+                if kind == t.POLCAL and kw.dark_shutter(header):
+                    kind = t.POLCAL_DARK  # a dark step of the sequence: not in the fit
                 shape = axis_layout(header).shape  # (rows, columns) in the algorithm layout
                 exposure = keyword(header, kw.EXPOSURE_TIME_MS, path, float)
                 frame_tags = [t.INPUT, t.FRAME, t.task(kind), t.exposure_time(exposure)]

@@ -38,8 +38,15 @@ The checks
   frames have): all frames of a dataset share one layout.
 - *calibration setup*: a calibration frame whose setup differs from the observe frames'
   for a keyword the instrument declares must match (:attr:`KeywordRule.match`, e.g. the
-  wavelength ``WAVELNTH``), or an exposure time of a frame that needs a dark with no dark
-  frame of that exposure time.
+  wavelength ``WAVELNTH``), an exposure time of a frame that needs a dark with no dark
+  frame of that exposure time, or an observe setup with no gain frame of that setup: for
+  each keyword the instrument lists in ``gain_for`` (e.g. ``WAVELNTH``) and each kind of
+  gain the workflow processes, every value the observe frames have must be found in a gain
+  frame of that kind (one problem per value, naming the first observe frame of it).
+- *polcal dark steps*: a polcal frame taken with the dark shutter closed (``PAC__008 =
+  'DarkShutter'``) is a dark step of the polcal sequence, not a calibration-unit state: it
+  needs no unit angles, telescope geometry, step or dark of its own, and is left out of
+  the polcal fit (see :func:`~dkist_processing_core.calibration.keywords.dark_shutter`).
 - *supplied value*: what the input dataset supplies of a frame (``supplied``) where its
   header cannot tell: a polcal frame whose header lacks the telescope geometry
   (``TELEVATN``, ``TAZIMUTH``, ``TTBLANGL``, optional in SPEC-0122) needs
@@ -137,6 +144,7 @@ CHECKS = (
 MESSAGE_LIMIT = 50
 
 CALIBRATION_KINDS = ("DARK", "LAMP_GAIN", "SOLAR_GAIN", "POLCAL")
+GAIN_KINDS = ("LAMP_GAIN", "SOLAR_GAIN")
 
 
 @dataclass(frozen=True)
@@ -230,6 +238,7 @@ SHARED_RULES: tuple[KeywordRule, ...] = (
     KeywordRule(kw.GOS_POLARIZER_ANGLE, kinds=("POLCAL",)),
     KeywordRule(kw.GOS_RETARDER, kinds=("POLCAL",)),
     KeywordRule(kw.GOS_RETARDER_ANGLE, kinds=("POLCAL",)),
+    KeywordRule(kw.GOS_APERTURE, kinds=("POLCAL",)),
 )
 
 
@@ -373,6 +382,7 @@ def validate_frames(
     same_data: Callable[[str, str], bool] | None = None,
     required_axes: tuple[str, ...] | None = None,
     dark_for: Sequence[str] = (),
+    gain_for: Sequence[str] = (),
 ) -> ValidationResult:
     """Every problem of the frames, in the order of the frames (then of the dataset-wide checks).
 
@@ -382,7 +392,9 @@ def validate_frames(
     roles (:func:`.layout.axis_role`) the image axes of every frame must have, in any order
     (e.g. ``("spectral", "spatial")``, where ``spatial`` is longitude or latitude); ``None``
     accepts any. ``dark_for`` are the kinds
-    whose exposure times need dark frames of the same exposure time.
+    whose exposure times need dark frames of the same exposure time. ``gain_for`` are the
+    keywords whose observe values need a gain frame (of each gain kind in ``frame_kinds``)
+    of the same value.
     """
     problems: list[InputProblem] = []
     kinds: dict[str, str] = {}
@@ -423,7 +435,8 @@ def validate_frames(
                 if found:
                     bad_keys.add(rule.key)
                 problems += found
-        if kind == "POLCAL" and not bad_keys & {r.key for r in SHARED_RULES}:
+        polcal_state = kind == "POLCAL" and not _polcal_dark(f)
+        if polcal_state and not bad_keys & {r.key for r in SHARED_RULES}:
             try:
                 kw.calibration_unit_angles(header)
             except ValueError:
@@ -436,7 +449,7 @@ def validate_frames(
                                 path, KEYWORD_VALUE, key, _shown(header[key]), "an angle in degrees"
                             )
                         )
-        if kind == "POLCAL":
+        if polcal_state:
             problems += _polcal_supplied(f)
         # Indices within their declared counts.
         for rule in all_rules:
@@ -560,6 +573,7 @@ def validate_frames(
     problems += _layout_checks(readable, required_axes)
     problems += _polcal_steps_all_or_none(readable, kinds)
     problems += _setup_checks(readable, kinds, all_rules, dark_for)
+    problems += _gain_checks(readable, kinds, gain_for, frame_kinds)
     # One frame's problems together, frames in the input dataset's order.
     order = {f.path: i for i, f in reversed(list(enumerate(frames)))}
     problems.sort(key=lambda p: order.get(p.file, -1))
@@ -786,7 +800,12 @@ def _setup_checks(
         for f in frames:
             kind = kinds.get(f.path)
             exposure = f.header.get(kw.EXPOSURE_TIME_MS)
-            if kind in dark_for and isinstance(exposure, (int, float)) and exposure not in darks:
+            if (
+                kind in dark_for
+                and isinstance(exposure, (int, float))
+                and exposure not in darks
+                and not _polcal_dark(f)
+            ):
                 shown = ", ".join(f"{d:g}" for d in sorted(d for d in darks if d is not None))
                 problems.append(
                     InputProblem(
@@ -799,6 +818,50 @@ def _setup_checks(
                     )
                 )
     return problems
+
+
+def _gain_checks(
+    frames: Sequence[FrameFacts],
+    kinds: Mapping[str, str],
+    gain_for: Sequence[str],
+    frame_kinds: Sequence[str],
+) -> list[InputProblem]:
+    """Every observe setup (the ``gain_for`` keywords) has gain frames of that setup."""
+    problems: list[InputProblem] = []
+    observe = [f for f in frames if kinds.get(f.path) == "OBSERVE"]
+    for key in gain_for:
+        first: dict[Any, FrameFacts] = {}
+        count: Counter = Counter()
+        for f in observe:
+            value = f.header.get(key)
+            if key in f.header and type_matches(value, spec_type(key)):
+                first.setdefault(value, f)
+                count[value] += 1
+        for gain in (k for k in GAIN_KINDS if k in frame_kinds):
+            have = {
+                f.header.get(key) for f in frames if kinds.get(f.path) == gain and key in f.header
+            }
+            shown = ", ".join(_shown(v) for v in sorted(have, key=str)) or "none"
+            for value, f in first.items():
+                if value in have:
+                    continue
+                problems.append(
+                    InputProblem(
+                        f.path,
+                        SETUP,
+                        key,
+                        f"{_shown(value)} (this and {count[value] - 1} other observe frame(s))",
+                        f"a {gain} frame of {key} = {_shown(value)}: no {gain} frame of that "
+                        f"{key} is in the input dataset ({gain} frames have {shown}); observe "
+                        "frames need a gain of their own setup",
+                    )
+                )
+    return problems
+
+
+def _polcal_dark(f: FrameFacts) -> bool:
+    """A polcal frame of a dark step (dark shutter closed), not a calibration-unit state."""
+    return f.header is not None and kw.dark_shutter(f.header)
 
 
 GEOMETRY_KEYS = (kw.TELESCOPE_ELEVATION, kw.TELESCOPE_AZIMUTH, kw.COUDE_TABLE_ANGLE)
@@ -853,7 +916,7 @@ def _polcal_supplied(f: FrameFacts) -> list[InputProblem]:
 def _polcal_steps_all_or_none(
     frames: Sequence[FrameFacts], kinds: Mapping[str, str]
 ) -> list[InputProblem]:
-    polcal = [f for f in frames if kinds.get(f.path) == "POLCAL"]
+    polcal = [f for f in frames if kinds.get(f.path) == "POLCAL" and not _polcal_dark(f)]
     given = [f for f in polcal if "calibration_unit_step" in f.supplied]
     if not given or len(given) == len(polcal):
         return []

@@ -64,6 +64,8 @@ class VbiParseInputData(ParseInputData):
     ``WAVELENGTH_<nm>``. Observe frames of more than one filter stop the run: a DKIST
     dataset is one instrument at one pass band (and one instrument program execution), so a
     VBI recipe run calibrates one filter; gain frames of other filters are indexed and unused.
+    An observe filter with no solar gain frame of its ``WAVELNTH`` is refused at the door
+    (``gain_for``), naming the observe frames' wavelength and the gain frames' wavelengths.
 
     Parameters
     ----------
@@ -73,6 +75,7 @@ class VbiParseInputData(ParseInputData):
     frame_kinds = (t.DARK, t.SOLAR_GAIN, t.OBSERVE)
     required_axes = ("longitude", "latitude")
     dark_for = (t.SOLAR_GAIN, t.OBSERVE)
+    gain_for = (kw.WAVELENGTH_NM,)  # each observe filter needs solar gains of that filter
     keyword_rules = (
         KeywordRule(kw.WAVELENGTH_NM, kinds=(t.SOLAR_GAIN, t.OBSERVE), state=True),
         KeywordRule(

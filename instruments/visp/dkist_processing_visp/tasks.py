@@ -61,10 +61,13 @@ class VispParseInputData(ParseInputData):
     (DKIST's ViSP writes the slit along FITS axis 1); frames are read with wavelength along
     the columns (see :mod:`~dkist_processing_core.calibration.input.layout`). Gain and polcal
     frames must have the observe frames' wavelength ``WAVELNTH`` and number of modulator
-    states ``VISP_010``, and every exposure time a dark.
+    states ``VISP_010``, every exposure time a dark, and the observe wavelength lamp and
+    solar gain frames (``gain_for``). Polcal frames with the dark shutter closed
+    (``PAC__008 = 'DarkShutter'``) are dark steps of the sequence, tagged ``POLCAL_DARK`` and
+    left out of the polcal fit (see the shared parsing).
 
     Keywords read (besides the shared parsing's: ``DKIST004``, ``DKIST003``, ``ID___008``,
-    ``CAM__004``, ``DATE-OBS``, ``PAC__002`` to ``PAC__007``, ``TELEVATN``, ``TAZIMUTH``,
+    ``CAM__004``, ``DATE-OBS``, ``PAC__002`` to ``PAC__008``, ``TELEVATN``, ``TAZIMUTH``,
     ``TTBLANGL``, ``NAXISn``, all required by SPEC-0122 except the three telescope angles,
     which it lists as optional; ``DATE-BEG`` is read first where present, it is SPEC-0214's
     name):
@@ -78,7 +81,8 @@ class VispParseInputData(ParseInputData):
     CRPIXn,
     CRVALn,
     PCi_j
-    WAVELNTH    setup match of calibration frames           required
+    WAVELNTH    setup match of calibration frames; lamp     required
+                and solar gains of the observe wavelength
     VISP_010    number of modulator states; setup match     required for ViSP
                                                             (``instrument_required``)
     VISP_011    modulator state, 1..``VISP_010``            required for ViSP
@@ -109,6 +113,7 @@ class VispParseInputData(ParseInputData):
 
     required_axes = ("spectral", "spatial")
     dark_for = (t.LAMP_GAIN, t.SOLAR_GAIN, t.POLCAL, t.OBSERVE)
+    gain_for = (kw.WAVELENGTH_NM,)  # lamp and solar gains of the observe wavelength
     keyword_rules = (
         # The calibration frames are of the observe frames' setup: wavelength, modulation.
         KeywordRule(
