@@ -89,7 +89,7 @@ def main() -> None:
     # 1. The summit: a small simulated ViSP observation (4 OP runs: dark, gain, polcal, observe).
     observation = simulate_visp(workdir / "summit", seed=args.seed, n_scan_steps=2)
     arrivals = workdir / "arrivals.json"
-    arrivals.write_text(json.dumps(observation.input_dataset_document()["frames"], indent=1))
+    arrivals.write_text(json.dumps(observation.frame_arrivals(), indent=1))
     print(f"# simulated {len(observation.frames)} raw frames in {observation.root}")
     observe_op = next(op for op, kind in observation.op_runs.items() if kind == "observe")
     calibration_ops = [op for op, kind in observation.op_runs.items() if kind != "observe"]

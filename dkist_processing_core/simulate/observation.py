@@ -184,6 +184,14 @@ class SimulatedObservation:
         del document["parameter_values"]
         return document
 
+    def frame_arrivals(self) -> list[dict[str, Any]]:
+        """The frames as the summit reports their arrival (the records ``dkist-processing
+        candidates frames`` reads): frame id, OP run, frame kind and path of each."""
+        return [
+            {key: frame[key] for key in ("frame_id", "op_run_id", "frame_kind", "path")}
+            for frame in self.input_dataset_document()["frames"]
+        ]
+
     def manifest_document(self) -> dict[str, Any]:
         return {
             "instrument": self.instrument,
