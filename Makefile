@@ -8,8 +8,8 @@ WORKDIR ?= ./demo-work
 INSTRUMENTS := $(wildcard instruments/*/setup.cfg)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# The suite runs on this many processes (pytest-xdist); tests that share a costly set-up
-# are kept on one worker by their xdist_group.
+# The suite runs on this many processes (pytest-xdist); each test file runs on one worker,
+# so a module's costly shared set-up (the web scenario, a reference run) is built once.
 TEST_WORKERS ?= 2
 
 .PHONY: demo test test-fast test-airflow bench bench-pac lint docs clean venv
@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(BIN)/tox -e docs
 	$(MAKE) test-airflow
 

@@ -34,8 +34,7 @@ from dkist_processing_core.simulate.runs import run_spec_for
 
 from .conftest import TINY_VBI
 
-# One worker runs them all, so the expensive shared set-up is built once (pytest-xdist).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
+pytestmark = pytest.mark.slow
 
 CLI = Path(sys.executable).with_name("dkist-processing")
 PER_FILE_KEYWORDS = {"FILE_ID", "DATE", "CHECKSUM", "DATASUM"}

@@ -34,6 +34,21 @@ pytestmark = pytest.mark.slow
 WORKFLOW = "vbi:l1_calibration"
 # Header keys that say when (and as which unique file) a file was written, not what it holds.
 WRITE_TIME_KEYS = {"DATE", "CHECKSUM", "DATASUM", "FRAMEVOL", "FILE_ID"}
+# The same, as the inventories record them (frame headers, and the dataset's creation date).
+INVENTORY_WRITE_TIME_KEYS = WRITE_TIME_KEYS | {"headerDataUnitCreationDate"}
+
+
+def _without_write_times(value):
+    """A JSON document without the keys that say when a file was written."""
+    if isinstance(value, dict):
+        return {
+            k: _without_write_times(v)
+            for k, v in value.items()
+            if k not in INVENTORY_WRITE_TIME_KEYS
+        }
+    if isinstance(value, list):
+        return [_without_write_times(v) for v in value]
+    return value
 
 
 def cli() -> list[str]:
@@ -66,7 +81,7 @@ def outputs(scratch_dir: Path, tasks: list[str]) -> dict[str, tuple]:
                 if path.suffix == ".fits":
                     content = _fits_content(path)
                 elif path.suffix == ".json":
-                    content = json.loads(path.read_text())
+                    content = _without_write_times(json.loads(path.read_text()))
                 elif path.suffix in (".npy",):
                     content = path.read_bytes()
                 else:  # PDF report, movie, preview: their bytes hold their writing time

@@ -19,8 +19,7 @@ from dkist_processing_core.datacenter.store import open_store
 
 from .conftest import PASSWORDS, cli, sign_in
 
-# One worker runs them all, so the expensive shared set-up is built once (pytest-xdist).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]
+pytestmark = pytest.mark.slow
 
 
 def rows(page, selector: str = "main table") -> list[str]:
